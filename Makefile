@@ -1,0 +1,65 @@
+# One entry point for users and CI. `make test` and `make demo` install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+# Venus OS runs the system python with dbus/gi from the OS; mirror that: prefer /usr/bin/python3
+# and let the venv see system site-packages (python3-dbus, python3-gi).
+SYSPY := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install install-dev system-deps test test-unit test-pymodbus-low lint format type-check \
+        bench bench-control demo soak clean help
+
+help:
+	@echo "make demo   - run the whole system against the simulator (open the printed URL)"
+	@echo "make test   - install what is needed, lint, type-check and run every test"
+	@echo "make bench  - print speed/memory figures;  make bench-control - judge the controller"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(SYSPY) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+install-dev: $(STAMP)
+
+# Debian packages the tests use for real: the broker, the D-Bus bindings, a browser, shellcheck.
+system-deps:
+	@bash scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+type-check: $(STAMP)
+	$(VENV)/bin/mypy
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The lowest pymodbus we claim has the older server datastore shape: run the Modbus tests on it too.
+test-pymodbus-low: $(STAMP)
+	@bash scripts/test-pymodbus-low.sh
+
+test: system-deps $(STAMP) lint type-check test-unit test-pymodbus-low
+
+bench: $(STAMP) system-deps
+	$(PY) -m bench
+
+bench-control: $(STAMP)
+	$(PY) -m bench.control
+
+demo: $(STAMP)
+	$(PY) -m demo
+
+soak: $(STAMP) system-deps
+	$(PY) -m bench.soak
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Modbus TCP -> MQTT bridge for Alfen NG9xx chargers: the only Modbus master in the system."""

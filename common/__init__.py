@@ -1,0 +1,1 @@
+"""Pieces every process shares: topics, config, schemas, MQTT link, atomic files, logging."""

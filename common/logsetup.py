@@ -1,0 +1,56 @@
+"""Logging to the console and a rotating file, as the ``logging`` config section says."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import sys
+from typing import Any, Dict
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "ts": record.created,
+                "level": record.levelname,
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+        )
+
+
+def setup_logging(cfg: Dict[str, Any], process: str) -> None:
+    """Configure the root logger once per process; ``process`` tags every line."""
+    lc = cfg.get("logging", {})
+    level = getattr(logging, str(lc.get("level", "INFO")).upper(), logging.INFO)
+    if lc.get("json_format"):
+        fmt: logging.Formatter = _JsonFormatter()
+    elif lc.get("format", "structured") == "simple":
+        fmt = logging.Formatter(f"%(levelname)s {process}: %(message)s")
+    else:
+        fmt = logging.Formatter(f"%(asctime)s %(levelname)-7s {process} %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level)
+    if lc.get("console_output", True):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(fmt)
+        root.addHandler(console)
+    path = lc.get("file")
+    if path:
+        try:
+            handler = logging.handlers.RotatingFileHandler(
+                path,
+                maxBytes=int(float(lc.get("max_file_size_mb", 10)) * 1024 * 1024),
+                backupCount=int(lc.get("backup_count", 5)),
+            )
+            handler.setFormatter(fmt)
+            root.addHandler(handler)
+        except OSError as exc:
+            logging.getLogger(__name__).warning(
+                "cannot open log file %s (%s); console only", path, exc
+            )
+    for noisy in ("pymodbus", "waitress"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

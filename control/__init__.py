@@ -1,0 +1,1 @@
+"""The controller: decides the charging current (MANUAL / AUTO / SCHEDULED); pure core, thin runner."""

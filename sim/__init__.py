@@ -1,0 +1,1 @@
+"""Simulated Alfen charger (a real pymodbus TCP server) and simulated Victron site."""
