@@ -81,6 +81,11 @@ def decode_block(regs: Sequence[Register], start: int, words: Sequence[int]) -> 
     return out
 
 
-def is_finite(value: Optional[float]) -> bool:
+def is_finite(value: object) -> bool:
     """True for a real, finite number (not None, NaN or inf)."""
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def as_float(value: object) -> Optional[float]:
+    """The value as a finite float, or None for unknown/NaN/non-numbers."""
+    return float(value) if is_finite(value) else None  # type: ignore[arg-type]

@@ -52,5 +52,6 @@ def setup_logging(cfg: Dict[str, Any], process: str) -> None:
             logging.getLogger(__name__).warning(
                 "cannot open log file %s (%s); console only", path, exc
             )
-    for noisy in ("pymodbus", "waitress"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # pymodbus logs every failed connect at ERROR; modbus_link translates and logs those once
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    logging.getLogger("waitress").setLevel(max(level, logging.WARNING))

@@ -85,6 +85,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._client: Optional[paho.Client] = None
         self._was_connected = False
+        self._stopping = False
 
     @property
     def connected(self) -> bool:
@@ -120,6 +121,7 @@ class MqttLink:
                 info.wait_for_publish(timeout=2)
             except (RuntimeError, ValueError):
                 pass
+        self._stopping = True
         client.disconnect()
         client.loop_stop()
         self._client = None
@@ -176,7 +178,7 @@ class MqttLink:
         self._put(Connected())
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.error(
                 "MQTT connection to %s:%s lost (%s); reconnecting",
                 self.settings.host,

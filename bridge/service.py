@@ -1,0 +1,317 @@
+"""The bridge's loop: poll the charger, publish its state, apply setpoints from MQTT.
+
+One thread does all the work; paho's network thread only enqueues (common/mqtt_link.py). Each
+poll reads the blocks computed from the register table (3 requests), sanitises implausible
+values to unknown, lets the SetpointKeeper decide what to write, and publishes ``{base}/state``
+on change plus a heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+from bridge import codec
+from bridge.modbus_link import ChargerRejected, ChargerUnavailable, ModbusLink
+from bridge.registers import IDENTITY_BLOCKS, PHASES, POLL_BLOCKS, SETPOINT, Device
+from bridge.sanitize import Sanitizer
+from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurrent, WritePhases
+from bridge.state import ChargerState, CommandStatus, info_payload, to_payload
+from common.mqtt_link import Connected, Message, MqttLink
+from common.schemas import PayloadError, parse_and_validate
+from common.topics import Topics
+
+log = logging.getLogger("bridge")
+
+STATUS_BLOCK = next(
+    b
+    for b in POLL_BLOCKS
+    if b.device is Device.SOCKET and b.start <= SETPOINT.address < b.start + b.count
+)
+HEARTBEAT_S = 30.0  # republish an unchanged state this often
+RECONNECT_MAX_S = 5.0  # cap of the reconnect back-off: a returning charger is seen within 5 s
+ILLEGAL_VALUE = 3
+
+
+class Bridge:
+    def __init__(
+        self,
+        cfg: Dict[str, Any],
+        link: ModbusLink,
+        mqtt: MqttLink,
+        topics: Topics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.link, self.mqtt, self.topics, self.clock = link, mqtt, topics, clock
+        self.keeper = SetpointKeeper(KeeperSettings.from_config(cfg))
+        self.poll_s = cfg["poll_interval_ms"] / 1000.0
+        self.verify_delay_s = float(cfg["controls"]["verification_delay"])
+        self.phase_switching: Optional[bool] = bool(cfg["controls"]["phase_switching"]) or False
+        self.sanitizer = Sanitizer()
+        self.values: Dict[str, codec.Value] = {}
+        self.identity: Dict[str, codec.Value] = {}
+        self.online = False
+        self.reconnect_at = 0.0
+        self.backoff_s = self.poll_s
+        self.last_state_json: Optional[str] = None
+        self.last_state_at = 0.0
+        self.down_since: Optional[float] = None
+        self.polls = 0
+
+    # ---- main loop ---------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        next_poll = time.monotonic()
+        while not stop.is_set():
+            wait = next_poll - time.monotonic()
+            event = self.mqtt.next_event(min(max(wait, 0.0), 0.5)) if wait > 0 else None
+            if event is not None:
+                self._safely(self.handle_event, event)
+                continue
+            if time.monotonic() >= next_poll:
+                self._safely(self.poll_once)
+                next_poll += self.poll_s
+                if next_poll < time.monotonic():  # fell behind (slow charger): don't burst
+                    next_poll = time.monotonic() + self.poll_s
+
+    def _safely(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # the loop must survive anything; log it with the traceback
+            log.exception("unexpected error in %s", getattr(fn, "__name__", fn))
+
+    # ---- MQTT --------------------------------------------------------------------------
+    def handle_event(self, event: object) -> None:
+        if isinstance(event, Connected):
+            self.publish_all()
+        elif isinstance(event, Message):
+            self.handle_command(event.topic, event.payload)
+
+    def handle_command(self, topic: str, payload: bytes) -> None:
+        suffix = self.topics.suffix_of(topic)
+        schema = {"cmd/current": "cmd_current", "cmd/phases": "cmd_phases"}.get(suffix)
+        if schema is None:
+            return
+        try:
+            body = parse_and_validate(schema, payload)
+            if suffix == "cmd/phases" and not self.phase_switching:
+                raise PayloadError(
+                    "phase switching is not available on this charger "
+                    "(disabled in config or refused by the charger)"
+                )
+        except PayloadError as exc:
+            self.reject(topic, payload, str(exc))
+            return
+        now = self.clock()
+        if suffix == "cmd/current":
+            self.keeper.command_current(float(body["amps"]), now)
+            log.debug("command: %s A", body["amps"])
+        else:
+            log.info("command: switch to %s phase(s)", body["phases"])
+            self.keeper.command_phases(int(body["phases"]), now)
+        if self.online:  # act now rather than at the next poll: command → write latency
+            self.apply_setpoint(now)
+            self.publish_state(force=True)
+
+    def reject(self, topic: str, payload: bytes, reason: str) -> None:
+        log.warning("rejected %s: %s", topic, reason)
+        text = payload.decode("utf-8", errors="replace")[:1000]
+        body = {
+            "topic": topic,
+            "payload": text,
+            "error": reason,
+            "source": "bridge",
+            "ts": self.clock(),
+        }
+        self.mqtt.publish(self.topics.error, json.dumps(body))
+
+    def publish_all(self) -> None:
+        self.mqtt.publish(
+            self.topics.availability, "online" if self.online else "offline", retain=True
+        )
+        if self.identity:
+            self.publish_info()
+        self.publish_state(force=True)
+
+    def publish_info(self) -> None:
+        info = info_payload(self.identity, self.link.units[Device.SOCKET], self.phase_switching)
+        self.mqtt.publish(self.topics.info, json.dumps(info), retain=True)
+
+    def publish_state(self, force: bool = False) -> None:
+        now = self.clock()
+        payload = to_payload(self.snapshot(now))
+        body = json.dumps({k: v for k, v in payload.items() if k != "ts"}, sort_keys=True)
+        if not force and body == self.last_state_json and now - self.last_state_at < HEARTBEAT_S:
+            return
+        if self.mqtt.publish(self.topics.state, json.dumps(payload), retain=True):
+            self.last_state_json, self.last_state_at = body, now
+
+    def snapshot(self, now: float) -> ChargerState:
+        k = self.keeper
+        cmd = CommandStatus(
+            amps=k.target_amps(self._station_max()),
+            phases=k.phase_target,
+            accepted=k.accepted,
+            at=k.commanded_at,
+            lease_s_left=k.lease_left(now),
+            refreshing=k.refreshing(now),
+            reason=k.note,
+        )
+        return ChargerState.from_values(now, self.online, self.values if self.online else {}, cmd)
+
+    # ---- Modbus ------------------------------------------------------------------------
+    def poll_once(self) -> None:
+        now = self.clock()
+        if not self.link.connected:
+            if time.monotonic() < self.reconnect_at:
+                return
+            if not self.connect():
+                return
+        try:
+            values: Dict[str, codec.Value] = {}
+            for block in POLL_BLOCKS:
+                values.update(self.link.read_block(block))
+        except (ChargerUnavailable, ChargerRejected) as exc:
+            self.lost(str(exc))
+            return
+        self.polls += 1
+        self.values = self.sanitizer.clean(values)
+        self.set_online(True)
+        self.apply_setpoint(now)
+        self.publish_state()
+
+    def connect(self) -> bool:
+        try:
+            self.link.connect()
+            identity: Dict[str, codec.Value] = {}
+            for block in IDENTITY_BLOCKS:
+                identity.update(self.link.read_block(block))
+            station = self.link.read_block(
+                next(b for b in POLL_BLOCKS if b.device is Device.STATION)
+            )
+            identity["sockets"] = station.get("sockets")
+        except (ChargerUnavailable, ChargerRejected) as exc:
+            self.link.close()
+            self.lost(str(exc))
+            return False
+        self.identity = identity
+        self.backoff_s = self.poll_s
+        self.publish_info()
+        return True
+
+    def lost(self, why: str) -> None:
+        self.reconnect_at = time.monotonic() + self.backoff_s
+        self.backoff_s = min(self.backoff_s * 2, max(RECONNECT_MAX_S, self.poll_s))
+        if self.online or self.down_since is None:
+            log.error(
+                "charger %s:%s unreachable: %s; retrying with back-off up to %.0f s",
+                self.link.host,
+                self.link.port,
+                why,
+                RECONNECT_MAX_S,
+            )
+            self.down_since = self.clock()
+        else:
+            log.debug("charger still unreachable: %s", why)
+        self.set_online(False)
+        self.publish_state()
+
+    def set_online(self, online: bool) -> None:
+        if online and not self.online and self.down_since is not None:
+            log.info(
+                "charger %s:%s reachable again after %.0f s",
+                self.link.host,
+                self.link.port,
+                self.clock() - self.down_since,
+            )
+            self.down_since = None
+        if online != self.online:
+            self.online = online
+            self.mqtt.publish(
+                self.topics.availability, "online" if online else "offline", retain=True
+            )
+
+    def _station_max(self) -> Optional[float]:
+        return codec.as_float(self.values.get("station_max_current"))
+
+    def readings(self) -> Readings:
+        v = self.values
+        currents = [
+            f for f in (codec.as_float(v.get(f"current_l{i}")) for i in (1, 2, 3)) if f is not None
+        ]
+        accounted = v.get("setpoint_accounted")
+        return Readings(
+            setpoint_a=codec.as_float(v.get("setpoint")),
+            validity_s=v.get("validity_remaining"),  # type: ignore[arg-type]
+            accounted=None if accounted is None else accounted == 1,
+            station_max_a=self._station_max(),
+            max_phase_current_a=max(currents) if currents else None,
+        )
+
+    def apply_setpoint(self, now: float) -> None:
+        action = self.keeper.next_action(now, self.readings())
+        if isinstance(action, WriteCurrent):
+            self.write_current(action, now)
+        elif isinstance(action, WritePhases):
+            self.write_phases(action.phases, now)
+
+    def write_current(self, action: WriteCurrent, now: float) -> None:
+        log.debug("writing %s A to 1210 (%s)", action.amps, action.why)
+        try:
+            self.link.write(SETPOINT, action.amps)
+            self.keeper.wrote_current(action.amps, now)
+            if self.verify_delay_s:
+                time.sleep(self.verify_delay_s)
+            self.values.update(self.sanitizer.clean_partial(self.link.read_block(STATUS_BLOCK)))
+        except ChargerRejected as exc:
+            self.keeper.failed(now, str(exc))
+            log.warning("charger refused setpoint %s A: %s", action.amps, exc)
+            return
+        except ChargerUnavailable as exc:
+            self.keeper.failed(now, str(exc))
+            self.lost(str(exc))
+            return
+        if self.keeper.verified(action.amps, self.readings()):
+            level = logging.INFO if action.why == "new setpoint" else logging.DEBUG
+            log.log(level, "setpoint %s A written and accepted (%s)", action.amps, action.why)
+        else:
+            self.keeper.failed(
+                now,
+                f"read-back {self.values.get('setpoint')} A, 1214={self.values.get('setpoint_accounted')}",
+            )
+            log.warning(
+                "setpoint %s A not confirmed by read-back: %s", action.amps, self.keeper.note
+            )
+
+    def write_phases(self, phases: int, now: float) -> None:
+        try:
+            self.link.write(PHASES, phases)
+        except ChargerRejected as exc:
+            self.keeper.phases_refused()
+            if exc.code == ILLEGAL_VALUE:
+                self.phase_switching = False
+                self.publish_info()
+                why = (
+                    "charger refused 1215 with exception 3: enable 'Allow 1- and 3-phased "
+                    "charging' in the Alfen service installer; phase switching disabled"
+                )
+            else:
+                why = f"charger refused the phase change: {exc}"
+            log.error("%s", why)
+            body = {
+                "topic": self.topics.cmd_phases,
+                "payload": json.dumps({"phases": phases}),
+                "error": why,
+                "source": "bridge",
+                "ts": self.clock(),
+            }
+            self.mqtt.publish(self.topics.error, json.dumps(body))
+            return
+        except ChargerUnavailable as exc:
+            self.lost(str(exc))
+            return
+        log.info("wrote %s phase(s) to 1215; resuming after the settle time", phases)
+        self.keeper.wrote_phases(now)
