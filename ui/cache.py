@@ -1,0 +1,273 @@
+"""The UI's picture of the system: the latest retained MQTT state and a graph ring buffer.
+
+MQTT callbacks only enqueue (``common.mqtt_link``); one small drain thread (``Feeder``) takes
+events off the queue and writes them here. Request threads and SSE streams only read, under a
+lock, and wait on a condition to hear about changes. Nothing here talks Modbus.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from common.mqtt_link import Connected, Disconnected, Event, Message
+from common.topics import Topics
+
+# 1 sample per second for an hour: the page shows the last 30 minutes and more survives a reload.
+GRAPH_PERIOD_S = 1.0
+GRAPH_SAMPLES = 3600
+# A state snapshot older than this (seconds) counts as stale: the bridge died without its LWT.
+STALE_AFTER_S = 30.0
+
+
+def finite(value: Any) -> Any:
+    """A copy with every non-finite float replaced by None (NaN means unknown, never 0)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def _num(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    ts: float
+    actual_a: Optional[float]
+    allowed_a: Optional[float]
+    max_a: Optional[float]
+    power_w: Optional[float]
+
+
+class StateCache:
+    """Thread-safe latest values plus a change counter that SSE streams wait on."""
+
+    def __init__(self, topics: Topics, clock: Callable[[], float] = time.time) -> None:
+        self.topics = topics
+        self.clock = clock
+        self._lock = threading.Condition()
+        self._version = 0
+        self._broker = False
+        self._state: Optional[Dict[str, Any]] = None
+        self._info: Optional[Dict[str, Any]] = None
+        self._control: Optional[Dict[str, Any]] = None
+        self._bridge_avail: Optional[str] = None
+        self._control_avail: Optional[str] = None
+        self._error: Optional[Dict[str, Any]] = None
+        self._config_notice: Optional[Dict[str, Any]] = None
+        self._graph: Deque[Sample] = deque(maxlen=GRAPH_SAMPLES)
+
+    # ---- writers (the feeder thread) ---------------------------------------------------
+    def set_broker(self, connected: bool) -> None:
+        with self._lock:
+            if self._broker != connected:
+                self._broker = connected
+                self._bump()
+
+    def apply(self, topic: str, payload: bytes) -> bool:
+        """Store one message; False when the topic is not ours or the payload is unusable."""
+        suffix = self.topics.suffix_of(topic)
+        if suffix in ("availability", "control/availability"):
+            text = payload.decode("utf-8", "replace").strip() or None
+            with self._lock:
+                if suffix == "availability":
+                    self._bridge_avail = text
+                else:
+                    self._control_avail = text
+                self._bump()
+            return True
+        slot = {
+            "state": "_state",
+            "info": "_info",
+            "control/state": "_control",
+            "error": "_error",
+            "config/changed": "_config_notice",
+        }.get(suffix)
+        if slot is None:
+            return False
+        value = _parse_object(payload)
+        if value is None and payload:  # an empty retained payload clears; junk is ignored
+            return False
+        with self._lock:
+            setattr(self, slot, value)
+            self._bump()
+        return True
+
+    def sample(self) -> Sample:
+        """Append one graph point from the current state (None where unknown or offline)."""
+        with self._lock:
+            st = self._state if self._charger_online_locked() else None
+            ctl = self._control
+            actual = _num(st.get("current_a")) if st else None
+            if st and actual is None:
+                phases = [_num((st.get(k) or {}).get("current_a")) for k in ("l1", "l2", "l3")]
+                known = [p for p in phases if p is not None]
+                actual = max(known) if known else None
+            allowed = _num(st.get("applied_max_current_a")) if st else None
+            if allowed is None and ctl is not None:
+                allowed = _num(ctl.get("commanded_current_a"))
+            smax = _num(st.get("station_max_current_a")) if st else None
+            power = _num(st.get("power_w")) if st else None
+            point = Sample(round(self.clock(), 1), actual, allowed, smax, power)
+            self._graph.append(point)
+            self._bump()
+            return point
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._lock.notify_all()
+
+    # ---- readers (request threads) -----------------------------------------------------
+    def wait_change(self, seen: int, timeout_s: float) -> int:
+        """Block until the version differs from ``seen`` or the timeout passes; return it."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._version != seen, timeout_s)
+            return self._version
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def _charger_online_locked(self) -> bool:
+        st = self._state
+        if not (self._broker and self._bridge_avail == "online" and st):
+            return False
+        ts = _num(st.get("ts"))
+        fresh = ts is None or self.clock() - ts < STALE_AFTER_S
+        return bool(st.get("connected")) and fresh
+
+    def snapshot(self) -> Dict[str, Any]:
+        """The ``/api/status`` document: JSON-safe, NaN-free."""
+        with self._lock:
+            broker = self._broker
+            bridge = broker and self._bridge_avail == "online"
+            charger = self._charger_online_locked()
+            controller = broker and self._control_avail == "online"
+            ctl = self._control
+            smax = _num(self._state.get("station_max_current_a")) if self._state else None
+            last = self._graph[-1] if self._graph else None
+            return finite(
+                {
+                    "ts": self.clock(),
+                    "online": {
+                        "broker": broker,
+                        "bridge": bridge,
+                        "charger": charger,
+                        "controller": controller,
+                    },
+                    "availability": {
+                        "bridge": self._bridge_avail,
+                        "controller": self._control_avail,
+                    },
+                    "state": self._state,
+                    "info": self._info,
+                    "control": ctl,
+                    "station_max_current_a": smax,
+                    "last_error": self._error,
+                    "config_changed": self._config_notice,
+                    "sample": _sample_dict(last) if last else None,
+                    "version": self._version,
+                }
+            )
+
+    def station_max_a(self) -> Optional[float]:
+        with self._lock:
+            return _num(self._state.get("station_max_current_a")) if self._state else None
+
+    def graph(self, since: float = 0.0) -> Dict[str, List[Any]]:
+        """Columnar graph points newer than ``since`` (compact for a 3600-point reload)."""
+        with self._lock:
+            points = [p for p in self._graph if p.ts > since]
+        return {
+            "period_s": [GRAPH_PERIOD_S],
+            "t": [p.ts for p in points],
+            "actual_a": [p.actual_a for p in points],
+            "allowed_a": [p.allowed_a for p in points],
+            "max_a": [p.max_a for p in points],
+            "power_w": [p.power_w for p in points],
+        }
+
+
+def _sample_dict(p: Sample) -> Dict[str, Any]:
+    return {
+        "t": p.ts,
+        "actual_a": p.actual_a,
+        "allowed_a": p.allowed_a,
+        "max_a": p.max_a,
+        "power_w": p.power_w,
+    }
+
+
+def _parse_object(payload: bytes) -> Optional[Dict[str, Any]]:
+    try:
+        value = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return finite(value) if isinstance(value, dict) else None
+
+
+class Feeder:
+    """One thread: MQTT events → cache, and a graph sample every ``GRAPH_PERIOD_S``."""
+
+    def __init__(self, link: Any, cache: StateCache, period_s: float = GRAPH_PERIOD_S) -> None:
+        self.link = link
+        self.cache = cache
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ui-feeder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        next_sample = time.monotonic()
+        while not self._stop.is_set():
+            event = self.link.next_event(max(0.0, min(0.5, next_sample - time.monotonic())))
+            self.handle(event)
+            if time.monotonic() >= next_sample:
+                self.cache.sample()
+                next_sample += self.period_s
+                if next_sample < time.monotonic():  # we fell behind (suspend): resync
+                    next_sample = time.monotonic() + self.period_s
+
+    def handle(self, event: Optional[Event]) -> None:
+        if isinstance(event, Message):
+            self.cache.apply(event.topic, event.payload)
+        elif isinstance(event, Connected):
+            self.cache.set_broker(True)
+        elif isinstance(event, Disconnected):
+            self.cache.set_broker(False)
+
+
+def subscriptions(topics: Topics) -> Tuple[str, ...]:
+    return tuple(
+        topics.sub(s)
+        for s in (
+            "state",
+            "info",
+            "availability",
+            "control/state",
+            "control/availability",
+            "error",
+            "config/changed",
+        )
+    )
