@@ -128,6 +128,15 @@ class UserSettings:
 
 
 @dataclass(frozen=True)
+class ForecastSlot:
+    """Expected PV surplus (after the house) in [start, end), for SCHEDULED planning."""
+
+    start: float  # unix seconds
+    end: float
+    surplus_w: float
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything a decision may look at, taken at one instant."""
 
@@ -136,6 +145,7 @@ class Snapshot:
     site: SiteView
     prices: Prices
     user: UserSettings
+    pv_forecast: Tuple[ForecastSlot, ...] = ()  # optional; used when scheduled.pv_forecast
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,16 @@ class Memory:
     switch_stage: Optional[str] = None  # None, "pausing", "switching", "settling"
     switch_stage_since: Optional[float] = None
     extra: Tuple[Tuple[str, Any], ...] = ()  # room for mode-specific state, kept hashable
+    # Added for the core (all defaulted, so older persisted Memory still loads):
+    filtered_at: Optional[float] = None  # when filtered_surplus_w was last updated
+    switch_target: Optional[int] = None  # phase count a running switch sequence goes to
+    low_soc: bool = False  # Low-SOC pause latched (released with hysteresis)
+    mode: Optional[int] = None  # mode of the previous decision (a mode change resets timers)
+    plan_key: Optional[str] = None  # "<kWh>@<HH:MM>" of the running deadline plan
+    plan_anchor_wh: Optional[float] = None  # charger energy register when the plan began
+    plan_deadline: Optional[float] = None  # unix seconds the plan must be done by
+    plan_power_w: Optional[float] = None  # charging power the car really takes (learned)
+    car_single_phase: bool = False  # this car drew on one phase while offered three
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from sim.world import add_world_args, run_world
     except ImportError:
-        run_world = None
+        run_world = None  # type: ignore[assignment]
     else:
         add_world_args(sub.add_parser("world", help="charger + Victron site on MQTT"))
     args = parser.parse_args(argv)

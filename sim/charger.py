@@ -39,7 +39,7 @@ class ChargerSim:
         idle_timeout_s: float = 60.0,
     ) -> None:
         self.clock = clock
-        self.model = ChargerModel(params, clock.now(), socket_unit, station_unit)
+        self.model = ChargerModel(params, clock.now(), socket_unit, station_unit, clock=clock.now)
         self.host, self.port = host, port
         self.units = [station_unit, *self.model.sockets]
         self.relay: Optional[FrontRelay] = None
@@ -136,13 +136,14 @@ class ChargerSim:
             "params": asdict(m.p),
             "clients": self.relay.clients if self.relay else 0,
             "refused": self.relay.refused if self.relay else 0,
+            "reads": m.reads,
             "sockets": {},
         }
         for unit, s in m.sockets.items():
             regs = {}
             for reg in REGISTERS:
                 if reg.device is Device.SOCKET:
-                    words = m.read(unit, reg.address, reg.count)
+                    words = m.peek(unit, reg.address, reg.count)
                     regs[reg.name] = codec.decode(reg, words) if isinstance(words, list) else None
             out["sockets"][str(unit)] = {
                 "registers": regs,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from bridge import codec
 from bridge.registers import BY_NAME, REGISTERS, Device, Register
@@ -84,7 +84,12 @@ class ChargerModel:
     """The simulated charger: register reads and writes plus ``step(now)`` physics."""
 
     def __init__(
-        self, params: ChargerParams, now: float, socket_unit: int = 1, station_unit: int = 200
+        self,
+        params: ChargerParams,
+        now: float,
+        socket_unit: int = 1,
+        station_unit: int = 200,
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         self.p = params
         self.now = now
@@ -96,6 +101,8 @@ class ChargerModel:
             self.sockets[socket_unit + 1] = SocketState()
         self.rng = random.Random(params.seed)
         self.temperature_c = 31.5
+        self.clock = clock  # precise time stamps for the write log (physics ticks every 0.1 s)
+        self.reads = 0  # read requests served (the benchmark counts requests per poll)
 
     # ---- the car -----------------------------------------------------------------------
     def plug(self, car: Car, unit: Optional[int] = None) -> None:
@@ -240,7 +247,12 @@ class ChargerModel:
         return None
 
     def read(self, unit: int, address: int, count: int) -> ReadResult:
-        """Holding registers; an int result is a Modbus exception code."""
+        """Holding registers, as a Modbus request sees them; an int result is an exception code."""
+        self.reads += 1
+        return self.peek(unit, address, count)
+
+    def peek(self, unit: int, address: int, count: int) -> ReadResult:
+        """The same read without counting it as a request (status dumps, tests)."""
         dev = self._device_for(unit)
         if dev is None:
             return ILLEGAL_ADDRESS
@@ -272,6 +284,9 @@ class ChargerModel:
                 return -5.0e6
         return value
 
+    def _stamp(self) -> float:
+        return self.clock() if self.clock is not None else self.now
+
     def write(self, unit: int, address: int, values: Sequence[Word]) -> Optional[int]:
         """FC06/FC16; returns an exception code or None when accepted."""
         dev = self._device_for(unit)
@@ -288,7 +303,7 @@ class ChargerModel:
             if amps is None or not isinstance(amps, float) or amps < 0 or amps > 80:
                 return ILLEGAL_VALUE
             s.setpoint_a, s.validity_left_s = amps, self.p.validity_s
-            s.writes.append((self.now, "setpoint", amps))
+            s.writes.append((self._stamp(), "setpoint", amps))
             rest = list(values[setpoint.count :])
             if rest:
                 return self.write(unit, address + setpoint.count, rest)
@@ -296,7 +311,7 @@ class ChargerModel:
         if address == phases.address and len(values) == 1:
             if not self.p.phase_switching_allowed or values[0] not in (1, 3):
                 return ILLEGAL_VALUE
-            s.writes.append((self.now, "phases", values[0]))
+            s.writes.append((self._stamp(), "phases", values[0]))
             if any(c > 0.5 for c in s.current_a):
                 return None  # accepted but ignored while charging (HAPKG, fw 7.4.5)
             s.phases = int(values[0])

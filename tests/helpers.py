@@ -99,10 +99,14 @@ class Probe:
             CallbackAPIVersion.VERSION2, client_id=f"probe-{os.getpid()}-{id(self)}"
         )
         self.subs = subscriptions
-        self.client.on_connect = lambda c, *_: [c.subscribe(t) for t in self.subs]
+        self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+
+    def _on_connect(self, client: paho.Client, *_: Any) -> None:
+        for topic in self.subs:
+            client.subscribe(topic)
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         with self.lock:

@@ -1,0 +1,41 @@
+"""``make bench``: speed and memory figures of every process (prints, asserts nothing).
+
+``python -m bench [--seconds S] [--only bridge,ui,dbus_shim]``; the issue's targets are printed
+next to each figure so a reader sees at once what is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Any, Dict, List
+
+PARTS = {
+    "bridge": ("bench.bridge", "≤ 4 requests/poll, ≤ 30 MB RSS, ≤ 10 ms CPU/poll, p99 ≤ 50 ms"),
+    "dbus_shim": ("bench.dbus_shim", "≤ 25 MB RSS, ≤ 5 ms CPU/update"),
+    "ui": ("bench.ui", "≤ 40 MB RSS, /api/status p99 ≤ 50 ms"),
+}
+
+
+def main(argv: List[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--seconds", type=float, default=300.0, help="bridge measurement window")
+    parser.add_argument("--only", default=",".join(PARTS))
+    args = parser.parse_args(argv)
+    for name in args.only.split(","):
+        module, targets = PARTS[name]
+        print(f"\n== {name}  (targets: {targets})", flush=True)
+        run = importlib.import_module(module).run
+        try:
+            figures: Dict[str, Any] = run(args.seconds) if name == "bridge" else run()
+        except Exception as exc:  # a benchmark that cannot run says why and the others go on
+            print(f"   could not run: {exc!r}")
+            continue
+        for key, value in figures.items():
+            print(f"   {key:<34} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

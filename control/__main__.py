@@ -1,0 +1,80 @@
+"""``python -m control --config FILE``: the controller process (see control/runner.py).
+
+Exit codes: 0 after SIGTERM/SIGINT, 2 for an invalid configuration (one line per problem on
+stderr), 1 when the process cannot run at all (the core is missing, the state dir is unusable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import List, Optional
+
+from common.config import ConfigError, charger_id, load_config
+from common.logsetup import setup_logging
+from common.mqtt_link import MqttLink, MqttSettings
+from common.topics import Topics
+from control.runner import Runner, subscriptions
+from control.settings_cmd import defaults_from_config
+from control.store import Store
+from control.tibber import TibberClient, TibberSettings
+from control.venus import VenusInput, VenusSettings
+
+log = logging.getLogger("control")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m control", description=__doc__)
+    parser.add_argument("--config", required=True, help="YAML configuration file")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{exc.source}: invalid configuration", file=sys.stderr)
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    setup_logging(cfg, "control")
+    try:
+        from control.core import CoreSettings, decide
+    except ImportError as exc:
+        log.error("the control core is not available: %s", exc)
+        return 1
+    topics = Topics(cfg["mqtt"].get("prefix", "alfen"), charger_id(cfg))
+    venus = VenusInput(VenusSettings.from_config(cfg))
+    link = MqttLink(
+        MqttSettings.from_config(cfg),
+        client_id=f"{cfg['mqtt'].get('client_id_prefix', 'alfen')}-control-{charger_id(cfg)}-{os.getpid()}",
+        subscriptions=subscriptions(topics, venus),
+        will=(topics.control_availability, "offline"),
+    )
+    tibber = None
+    if cfg["tibber"].get("enabled"):
+        tibber = TibberClient(TibberSettings.from_config(cfg), cfg["state_dir"])
+    runner = Runner(
+        cfg,
+        link,
+        decide,
+        CoreSettings.from_config(cfg),
+        Store(cfg["state_dir"]),
+        venus,
+        defaults_from_config(cfg),
+        tibber,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: stop.set())
+    try:
+        runner.run(stop)
+    except OSError as exc:
+        log.error("controller cannot run: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

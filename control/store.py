@@ -1,0 +1,227 @@
+"""Persistence of the controller: user settings and the open session as JSON, history in SQLite.
+
+Both JSON files are written atomically (common.atomic: temp file, fsync, rename), so a crash at
+any instant leaves the old or the new content. A file that does not parse is moved aside with a
+warning and the defaults apply; a field with a bad value falls back to its default alone. The
+session history is an SQLite table (stdlib sqlite3, which journals every commit) with a CSV
+export.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import sqlite3
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, TextIO
+
+from common.atomic import read_json_or_quarantine, write_json_atomic
+from control.model import Memory, Mode, UserSettings
+from control.session import Session
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+SESSION_FILE = "session.json"
+MEMORY_FILE = "memory.json"
+HISTORY_DB = "sessions.sqlite3"
+CSV_COLUMNS = (
+    "id",
+    "start",
+    "end",
+    "energy_kwh",
+    "charging_time_s",
+    "cost",
+    "solar_share",
+    "solar_kwh",
+    "battery_kwh",
+    "grid_kwh",
+)
+
+
+def settings_to_dict(s: UserSettings) -> Dict[str, Any]:
+    return {
+        "mode": int(s.mode),
+        "enabled": s.enabled,
+        "auto_start": s.auto_start,
+        "set_current_a": s.set_current_a,
+        "max_current_a": s.max_current_a,
+        "deadline": None if s.deadline is None else [s.deadline[0], s.deadline[1]],
+    }
+
+
+def settings_from_dict(raw: Any, defaults: UserSettings) -> UserSettings:
+    """Take each valid field from ``raw``; a bad field keeps its default (with a warning)."""
+    if not isinstance(raw, dict):
+        return defaults
+    out = defaults
+    checks = {
+        "mode": lambda v: Mode(int(v)) if not isinstance(v, bool) else _bad(),
+        "enabled": lambda v: v if isinstance(v, bool) else _bad(),
+        "auto_start": lambda v: v if isinstance(v, bool) else _bad(),
+        "set_current_a": lambda v: _amps(v, 0.0),
+        "max_current_a": lambda v: _amps(v, 6.0),
+        "deadline": _deadline,
+    }
+    for key, check in checks.items():
+        if key not in raw:
+            continue
+        try:
+            out = replace(out, **{key: check(raw[key])})
+        except (TypeError, ValueError):
+            log.warning(
+                "stored setting %s=%r is invalid; using %r", key, raw[key], getattr(out, key)
+            )
+    return out
+
+
+def _bad() -> Any:
+    raise ValueError("bad value")
+
+
+def _amps(v: Any, low: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= 80:
+        raise ValueError("bad current")
+    return float(v)
+
+
+def _deadline(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, list) and len(v) == 2 and isinstance(v[1], str):
+        energy = v[0]
+        if not isinstance(energy, bool) and isinstance(energy, (int, float)) and 0 < energy <= 200:
+            return (float(energy), v[1])
+    raise ValueError("bad deadline")
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
+
+
+def memory_from_dict(raw: Dict[str, Any]) -> Optional[Memory]:
+    names = {f.name for f in fields(Memory)}
+    kwargs = {k: _hashable(v) for k, v in raw.items() if k in names}
+    try:
+        return Memory(**kwargs)
+    except TypeError:
+        log.warning("stored controller memory is invalid; starting fresh")
+        return None
+
+
+class Store:
+    """The files under ``state_dir``. Constructing it touches nothing; ``open`` creates the dir."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.dir = Path(state_dir)
+        self._db: Optional[sqlite3.Connection] = None
+
+    def open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.dir / HISTORY_DB))
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " start REAL NOT NULL UNIQUE, end REAL, energy_wh REAL NOT NULL,"
+            " charging_time_s REAL, cost REAL, solar_wh REAL, battery_wh REAL, grid_wh REAL)"
+        )
+        self._db.commit()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # --- settings ------------------------------------------------------------------------
+    def load_settings(self, defaults: UserSettings) -> UserSettings:
+        return settings_from_dict(read_json_or_quarantine(self.dir / SETTINGS_FILE), defaults)
+
+    def save_settings(self, settings: UserSettings) -> None:
+        write_json_atomic(self.dir / SETTINGS_FILE, settings_to_dict(settings))
+
+    # --- open session --------------------------------------------------------------------
+    def load_session(self) -> Optional[Session]:
+        raw = read_json_or_quarantine(self.dir / SESSION_FILE)
+        if raw is None:
+            return None
+        session = Session.from_dict(raw.get("session") if isinstance(raw, dict) else None)
+        if session is None and isinstance(raw, dict) and raw.get("session") is not None:
+            log.warning("stored session in %s is invalid; ignoring it", self.dir / SESSION_FILE)
+        return session
+
+    def save_session(self, session: Optional[Session]) -> None:
+        value = None if session is None else session.to_dict()
+        write_json_atomic(self.dir / SESSION_FILE, {"session": value})
+
+    # --- the core's memory (timers as timestamps) ------------------------------------------
+    def load_memory(self, now: float, max_age_s: float) -> Optional[Memory]:
+        """The core's memory if saved less than ``max_age_s`` ago (older timers mean nothing)."""
+        raw = read_json_or_quarantine(self.dir / MEMORY_FILE)
+        if not isinstance(raw, dict) or not isinstance(raw.get("memory"), dict):
+            return None
+        saved_at = raw.get("saved_at")
+        if not isinstance(saved_at, (int, float)) or not 0 <= now - saved_at <= max_age_s:
+            return None
+        return memory_from_dict(raw["memory"])
+
+    def save_memory(self, mem: Memory, now: float) -> None:
+        write_json_atomic(self.dir / MEMORY_FILE, {"saved_at": now, "memory": asdict(mem)})
+
+    # --- history -------------------------------------------------------------------------
+    def add_history(self, s: Session) -> None:
+        """Record an ended session (idempotent on its start time: a replay after a crash)."""
+        assert self._db is not None, "Store.open() first"
+        self._db.execute(
+            "INSERT OR REPLACE INTO sessions (start, end, energy_wh, charging_time_s, cost,"
+            " solar_wh, battery_wh, grid_wh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.start,
+                s.end,
+                s.energy_wh,
+                s.charging_time_s,
+                s.cost,
+                s.solar_wh,
+                s.battery_wh,
+                s.grid_wh,
+            ),
+        )
+        self._db.commit()
+
+    def history(self, limit: int = 100) -> List[Dict[str, Any]]:
+        assert self._db is not None, "Store.open() first"
+        rows = self._db.execute(
+            "SELECT id, start, end, energy_wh, charging_time_s, cost, solar_wh, battery_wh,"
+            " grid_wh FROM sessions ORDER BY start DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        out = []
+        for rid, start, end, e_wh, ct, cost, sol, bat, grid in rows:
+            total = (sol or 0) + (bat or 0) + (grid or 0)
+            out.append(
+                {
+                    "id": rid,
+                    "start": start,
+                    "end": end,
+                    "energy_kwh": round(e_wh / 1000.0, 3),
+                    "charging_time_s": round(ct or 0),
+                    "cost": None if cost is None else round(cost, 4),
+                    "solar_share": round(sol / total, 3) if total > 0 else None,
+                    "solar_kwh": round((sol or 0) / 1000.0, 3),
+                    "battery_kwh": round((bat or 0) / 1000.0, 3),
+                    "grid_kwh": round((grid or 0) / 1000.0, 3),
+                }
+            )
+        return out
+
+    def export_csv(self, out: Optional[TextIO] = None, limit: int = 100000) -> str:
+        """Write the history as CSV (oldest first) to ``out``; also returns the text."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in reversed(self.history(limit)):
+            writer.writerow(row)
+        text = buf.getvalue()
+        if out is not None:
+            out.write(text)
+        return text

@@ -1,0 +1,54 @@
+"""The judge itself: its reference rules and optimum behave as documented (short runs)."""
+
+from __future__ import annotations
+
+import time
+
+from bench import control as bc
+from bench.ev import EvModel
+from bench.rules import CoreController, EvccRule, SeedRule
+from control.settings import CoreSettings
+from sim import days
+
+
+def test_optimum_is_an_upper_bound_and_core_tracks_it() -> None:
+    s = CoreSettings()
+    spec = days.by_name("spring_scattered")
+    tr = days.build(spec)
+    tr = type(tr)(tr.start_ts, tr.pv_w[: 14 * 3600], tr.load_w[: 14 * 3600], tr.price[: 14 * 3600])
+    base, _ = bc.run_day(spec, tr, None, s)
+    t0 = time.perf_counter()
+    core, _ = bc.run_day(spec, tr, lambda: CoreController(s, spec.ess_min_soc), s)
+    # 14 simulated hours of the real core at 1 s steps, well inside the 10 s per 24 h budget
+    assert time.perf_counter() - t0 < 7.0
+    opt = bc.optimum(spec, tr, s)
+    bound = bc.optimum(spec, tr, s, strict=False)
+    assert 0 < core.solar_kwh <= bound + 1e-6 and opt <= bound
+    assert core.solar_kwh > 0.8 * opt
+    bc.caused_by_ev(core, base, tr, spec)
+    assert core.import_kwh >= -1e-6
+
+
+def test_seed_rule_holds_6a_for_300s() -> None:
+    from sim.site_model import SiteReading
+
+    rule, ev = SeedRule(10.0), EvModel(0, 10_000, 1e9)
+    sunny = SiteReading((0, 0, 0), 6000.0, (100, 100, 100), 0.0, 50.0, 0.0, 0.0)
+    dull = SiteReading((0, 0, 0), 500.0, (100, 100, 100), 0.0, 50.0, 0.0, 0.0)
+    assert rule(0, sunny, ev)[0] > 6  # no start delay
+    assert rule(10, dull, ev)[0] == 6 and rule(309, dull, ev)[0] == 6
+    assert rule(310, dull, ev)[0] == 0
+
+
+def test_evcc_rule_waits_a_minute_and_acts_every_30s() -> None:
+    from sim.site_model import SiteReading
+
+    rule, ev = EvccRule(CoreSettings()), EvModel(0, 10_000, 1e9)
+    export = SiteReading((-2000, -2000, -2000), 7000.0, (100, 100, 100), 0.0, 90.0, 0.0, 6000.0)
+    got = [rule(t, export, ev)[0] for t in range(0, 91)]
+    assert got[59] == 0 and got[60] > 6 and got[61] == got[60]
+
+
+def test_scheduled_night_meets_deadline_near_cheapest() -> None:
+    r = bc.run_night("2026-06-16", 10.0, CoreSettings(), seed=3, dt=10.0)
+    assert r.on_time and r.cost_eur <= 1.01 * r.cheapest_eur

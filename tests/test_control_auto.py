@@ -1,0 +1,188 @@
+"""AUTO as time series (style.md §4): (t s, export W, charger amps drawn, expected setpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import List, Optional, Sequence, Tuple
+
+import pytest
+
+from control.core import CoreSettings, decide
+from control.model import Decision, Memory, Mode, Status
+from tests.test_control_core import T0, charger, site, snap
+
+# no smoothing, so each step's surplus is exact; 1-phase switching off unless a case turns it on
+S = CoreSettings(smoothing_s=0.0, reserve_w=0.0)
+
+
+def series(
+    steps: Sequence[Tuple[float, float]], s: CoreSettings, switching: bool = False, **site_kw: float
+) -> List[Tuple[float, Decision]]:
+    """Each step: (t, surplus W). The car draws what was set one step before (3 phases)."""
+    mem, drawn, out = Memory(phases=3), 0.0, []
+    for t, surplus in steps:
+        ch = charger(drawn, phases=mem.phases, phase_switching_available=switching)
+        ev_w = drawn * 230.0 * mem.phases
+        si = site(grid_w=ev_w - surplus, **site_kw)
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
+        drawn = dec.amps
+        out.append((t, dec))
+    return out
+
+
+def amps(res: List[Tuple[float, Decision]]) -> List[Tuple[float, float]]:
+    return [(t, d.amps) for t, d in res]
+
+
+CASES = {
+    # 3 × 6 A × 230 V = 4140 W is the minimum on three phases
+    "starts after start delay": (
+        [(0, 5000), (30, 5000), (59, 5000), (60, 5000)],
+        [(0, 0), (30, 0), (59, 0), (60, 7.2)],
+    ),
+    "dip resets start timer": (
+        [(0, 5000), (30, 1000), (40, 5000), (99, 5000), (100, 5000)],
+        [(0, 0), (30, 0), (40, 0), (99, 0), (100, 7.2)],
+    ),
+    "holds 6 A through a short cloud": (
+        [(0, 6000), (60, 6000), (100, 1000), (200, 1000), (250, 6000), (300, 6000)],
+        [(0, 0), (60, 8.6), (100, 6), (200, 6), (250, 8.6), (300, 8.6)],
+    ),
+    "stops after stop delay and min on time": (
+        [(0, 6000), (60, 6000), (120, 1000), (299, 1000), (359, 1000), (360, 1000)],
+        [(0, 0), (60, 8.6), (120, 6), (299, 6), (359, 6), (360, 0)],
+    ),
+    "min off time before restart": (
+        [(0, 6000), (60, 6000), (100, 0), (400, 0), (401, 6000), (470, 6000), (521, 6000)],
+        [(0, 0), (60, 8.6), (100, 6), (400, 0), (401, 0), (470, 0), (521, 8.6)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_auto_timers(name: str) -> None:
+    steps, want = CASES[name]
+    assert amps(series(steps, S)) == want
+
+
+def test_deadband_keeps_the_setpoint() -> None:
+    res = series([(0, 6000), (60, 6000), (61, 6200), (62, 6500)], S)
+    # 6000 W → 8.6 A; 6200 W → 8.9 A is inside the 0.5 A deadband; 6500 W → 9.4 A is not
+    assert amps(res)[1:] == [(60, 8.6), (61, 8.6), (62, 9.4)]
+
+
+def test_smoothing_rises_slowly_and_falls_fast() -> None:
+    s = CoreSettings(smoothing_s=20.0, reserve_w=0.0)
+    steps = [(t, 0 if t < 10 else 9000 if t < 200 else 5000) for t in range(0, 260)]
+    res = series(steps, s)
+    by_t = dict(amps(res))
+    filtered = {t: d.details["filtered_surplus_w"] for t, d in res}
+    assert 3500 < filtered[20] < 4500  # τ = 20 s: 1 − e^−0.5 ≈ 39 % of 9 kW after 10 s
+    assert by_t[69] == 0 and by_t[90] > 0  # start delay counts from when the filter reached 4.1 kW
+    assert by_t[199] == pytest.approx(13.0, abs=0.5)  # within the deadband of 9 kW
+    assert by_t[215] < 8.0  # falls within ~15 s (τ = 5 s)
+
+
+def test_waiting_reason_says_how_much_more() -> None:
+    res = series([(0, 2740)], S)
+    dec = res[0][1]
+    assert dec.status == Status.WAIT_SUN and dec.reason == "waiting for 1.4 kW more surplus"
+
+
+def test_battery_counts_above_priority_soc_only() -> None:
+    # no export, the battery absorbs 5 kW: surplus above priority SOC, none below it
+    res = series([(0, 0), (60, 0)], S, batt_w=5000.0, soc=85.0)
+    assert res[0][1].details["surplus_w"] == pytest.approx(5000) and res[1][1].amps > 0
+    res = series([(0, 0), (60, 0)], S, batt_w=5000.0, soc=50.0)
+    assert res[1][1].amps == 0 and res[1][1].status == Status.WAIT_SUN
+
+
+def test_battery_discharge_is_a_deficit() -> None:
+    res = series([(0, 6000)], S, batt_w=-2000.0, soc=85.0)
+    assert res[0][1].details["surplus_w"] == pytest.approx(4000)
+
+
+def test_ev_power_is_not_counted_twice() -> None:
+    # car draws 8 A × 3; grid 0: the surplus is the car's own power, not twice it
+    ch = charger(8.0)
+    dec, _ = decide(snap(mode=Mode.AUTO, ch=ch, si=site(grid_w=0.0)), Memory(last_amps=8.0), S)
+    assert dec.details["surplus_w"] == pytest.approx(8 * 230 * 3)
+
+
+def test_low_soc_pauses_with_hysteresis() -> None:
+    mem = Memory(last_amps=8.0, charging_since=T0 - 1000)
+    dec, mem = decide(snap(mode=Mode.AUTO, ch=charger(8.0), si=site(soc=14.0)), mem, S)
+    assert dec.amps == 0 and dec.status == Status.LOW_SOC and "ESS minimum 10 %" in dec.reason
+    dec, mem = decide(snap(mode=Mode.AUTO, si=site(soc=16.0, grid_w=-6000)), mem, S)
+    assert dec.status == Status.LOW_SOC  # 16 % < 10 + 5 + 3 hysteresis
+    dec, mem = decide(snap(mode=Mode.AUTO, si=site(soc=18.5, grid_w=-6000)), mem, S)
+    assert dec.status == Status.WAIT_SUN and not mem.low_soc
+
+
+def test_stale_victron_data_fails_safe() -> None:
+    mem = Memory(last_amps=10.0, charging_since=T0 - 1000)
+    si = site(grid_power_w=(None, None, None), fresh=False)
+    dec, mem = decide(snap(mode=Mode.AUTO, ch=charger(10.0), si=si), mem, S)
+    assert dec.amps == 0 and "no fresh data" in dec.reason
+    assert mem.surplus_since is None and mem.filtered_surplus_w is None
+
+
+def phase_run(
+    steps: Sequence[Tuple[float, float]], s: CoreSettings, mem: Optional[Memory] = None
+) -> List[Tuple[float, Decision, Memory]]:
+    """Like ``series`` but the charger follows phase commands once nothing is drawn."""
+    mem = mem or Memory(phases=3)
+    drawn, charger_ph, out = 0.0, mem.phases, []
+    for t, surplus in steps:
+        ch = charger(drawn, phases=charger_ph, phase_switching_available=True)
+        si = site(grid_w=drawn * 230.0 * charger_ph - surplus)
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
+        if dec.phases and drawn == 0:
+            charger_ph = dec.phases
+        drawn = dec.amps
+        out.append((t, dec, mem))
+    return out
+
+
+def test_phase_switch_down_is_sequenced() -> None:
+    s = replace(S, phase_delay_s=60.0, phase_pause_s=5.0, phase_settle_s=10.0)
+    steps = [(t, 6000.0 if t < 100 else 2500.0) for t in range(0, 300)]
+    res = phase_run(steps, s)
+    statuses = [d.status for _, d, _ in res]
+    assert Status.SWITCHING_TO_1P in statuses
+    first = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
+    assert first == 160  # 100 s + 60 s delay; the stop timer never ran meanwhile
+    cmd = next(t for t, d, _ in res if d.phases == 1)
+    assert cmd >= first + 5  # paused before the write
+    resumed = next(t for t, d, _ in res if t > cmd and d.amps > 0)
+    assert resumed - cmd >= 10 and dict((t, d.amps) for t, d, _ in res)[resumed] == 10.8
+    assert res[-1][2].phases == 1
+
+
+def test_phase_switch_cooldown_blocks_the_way_back() -> None:
+    s = replace(S, phase_delay_s=30.0, phase_pause_s=2.0, phase_settle_s=5.0)
+    steps = [(t, 2500.0 if t < 300 else 9000.0) for t in range(0, 1200)]
+    res = phase_run(steps, s, Memory(phases=3))
+    ups = [t for t, d, _ in res if d.phases == 3 and d.status == Status.SWITCHING_TO_3P]
+    switched_down = next(m.last_phase_switch for _, _, m in res if m.last_phase_switch)
+    assert ups and ups[0] - (switched_down - T0) >= 720  # cooldown 720 s
+
+
+def test_no_switching_when_unavailable() -> None:
+    res = series([(t, 2500.0) for t in range(0, 400, 5)], S, switching=False)
+    assert all(d.phases is None for _, d in res)
+    assert all(d.amps == 0 for _, d in res)  # 2.5 kW never reaches 3 × 6 A
+
+
+def test_refusal_mid_sequence_aborts_and_says_so() -> None:
+    mem = Memory(phases=3, switch_stage="pausing", switch_stage_since=T0, switch_target=1)
+    ch = charger(0.0, phase_switching_available=False)
+    dec, mem = decide(snap(mode=Mode.AUTO, ch=ch, si=site(grid_w=-2500)), mem, S)
+    assert dec.amps == 0 and "refused" in dec.reason and mem.switch_stage is None
+
+
+def test_single_phase_car_stops_switching() -> None:
+    mem = Memory(phases=3, last_amps=10.0, charging_since=T0 - 900)
+    ch = charger(10.0, phases=1, phase_switching_available=True)
+    dec, mem = decide(snap(mode=Mode.AUTO, ch=ch, si=site(grid_w=-3000)), mem, S)
+    assert mem.phases == 1 and mem.car_single_phase and dec.phases is None
