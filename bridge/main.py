@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import List, Optional
 
+from bridge.ha_discovery import HaSettings
 from bridge.modbus_link import ModbusLink
 from bridge.service import Bridge
 from common.config import ConfigError, charger_id, load_config
@@ -31,13 +32,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging(cfg, "bridge")
     log = logging.getLogger("bridge")
     topics = Topics(cfg["mqtt"]["prefix"], charger_id(cfg))
+    ha = HaSettings.from_config(cfg)
     mqtt = MqttLink(
         MqttSettings.from_config(cfg),
         client_id=f"{cfg['mqtt']['client_id_prefix']}-bridge-{charger_id(cfg)}",
-        subscriptions=[topics.cmd_current, topics.cmd_phases],
+        subscriptions=[topics.cmd_current, topics.cmd_phases, topics.config_changed]
+        + ([ha.status_topic] if ha.enabled else []),
         will=(topics.availability, "offline"),
     )
-    bridge = Bridge(cfg, ModbusLink.from_config(cfg), mqtt, topics)
+    bridge = Bridge(cfg, ModbusLink.from_config(cfg), mqtt, topics, config_path=args.config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

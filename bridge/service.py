@@ -8,6 +8,7 @@ on change plus a heartbeat.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -15,13 +16,15 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from bridge import codec
+from bridge.ha_discovery import Announcer, HaSettings
 from bridge.modbus_link import ChargerRejected, ChargerUnavailable, ModbusLink
 from bridge.registers import IDENTITY_BLOCKS, PHASES, POLL_BLOCKS, SETPOINT, Device
 from bridge.sanitize import Sanitizer
 from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurrent, WritePhases
 from bridge.state import ChargerState, CommandStatus, info_payload, to_payload
+from common.config import ConfigError, load_config
 from common.mqtt_link import Connected, Message, MqttLink
-from common.schemas import PayloadError, parse_and_validate
+from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import Topics
 
 log = logging.getLogger("bridge")
@@ -44,13 +47,14 @@ class Bridge:
         mqtt: MqttLink,
         topics: Topics,
         clock: Callable[[], float] = time.time,
+        config_path: Optional[str] = None,
     ) -> None:
-        self.cfg = cfg
         self.link, self.mqtt, self.topics, self.clock = link, mqtt, topics, clock
+        self.config_path = config_path  # re-read on {base}/config/changed
+        self.phases_refused = False  # the charger answered exception 3 on 1215
+        self.started_at = clock()
         self.keeper = SetpointKeeper(KeeperSettings.from_config(cfg))
-        self.poll_s = cfg["poll_interval_ms"] / 1000.0
-        self.verify_delay_s = float(cfg["controls"]["verification_delay"])
-        self.phase_switching: Optional[bool] = bool(cfg["controls"]["phase_switching"]) or False
+        self.apply_config(cfg)
         self.sanitizer = Sanitizer()
         self.values: Dict[str, codec.Value] = {}
         self.identity: Dict[str, codec.Value] = {}
@@ -61,6 +65,51 @@ class Bridge:
         self.last_state_at = 0.0
         self.down_since: Optional[float] = None
         self.polls = 0
+        self.ha = Announcer(HaSettings.from_config(cfg), topics)
+        self.info: Optional[Dict[str, Any]] = None
+        self.ha_max_a: Optional[float] = None
+
+    def apply_config(self, cfg: Dict[str, Any]) -> None:
+        """Take over every setting the bridge can change live; the charger's address too."""
+        self.cfg = cfg
+        self.keeper.s = KeeperSettings.from_config(cfg)
+        self.poll_s = cfg["poll_interval_ms"] / 1000.0
+        self.verify_delay_s = float(cfg["controls"]["verification_delay"])
+        new_link = ModbusLink.from_config(cfg)
+        if (new_link.host, new_link.port, new_link.units) != (
+            self.link.host,
+            self.link.port,
+            self.link.units,
+        ):
+            log.info("charger address changed to %s:%s; reconnecting", new_link.host, new_link.port)
+            self.link.close()
+            self.link.host, self.link.port, self.link.units = (
+                new_link.host,
+                new_link.port,
+                new_link.units,
+            )
+        self.link.timeout_s = new_link.timeout_s
+
+    @property
+    def phase_switching(self) -> bool:
+        return bool(self.cfg["controls"]["phase_switching"]) and not self.phases_refused
+
+    def reload_config(self, payload: bytes) -> None:
+        """Handle the UI's retained config/changed notice (ignore one older than this process)."""
+        try:
+            notice = parse_json(payload) if payload else None
+        except PayloadError:
+            return
+        ts = notice.get("ts") if isinstance(notice, dict) else None
+        if not self.config_path or not isinstance(ts, (int, float)) or ts < self.started_at:
+            return
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config changed but not applied: %s", exc)
+            return
+        self.apply_config(cfg)
+        log.info("config reloaded from %s (MQTT settings apply after a restart)", self.config_path)
 
     # ---- main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -86,9 +135,16 @@ class Bridge:
     # ---- MQTT --------------------------------------------------------------------------
     def handle_event(self, event: object) -> None:
         if isinstance(event, Connected):
+            self.ha.forget()
             self.publish_all()
+        elif isinstance(event, Message) and event.topic == self.ha.settings.status_topic:
+            if event.payload.strip() == b"online":  # HA (re)started: it needs discovery again
+                self.publish_ha(force=True)
         elif isinstance(event, Message):
-            self.handle_command(event.topic, event.payload)
+            if event.topic == self.topics.config_changed:
+                self.reload_config(event.payload)
+            else:
+                self.handle_command(event.topic, event.payload)
 
     def handle_command(self, topic: str, payload: bytes) -> None:
         suffix = self.topics.suffix_of(topic)
@@ -139,6 +195,20 @@ class Bridge:
     def publish_info(self) -> None:
         info = info_payload(self.identity, self.link.units[Device.SOCKET], self.phase_switching)
         self.mqtt.publish(self.topics.info, json.dumps(info), retain=True)
+        self.info = info
+        self.publish_ha()
+
+    def publish_ha(self, force: bool = False) -> None:
+        """Home Assistant discovery (bridge/ha_discovery.py): what changed, or all if forced."""
+        station = self._station_max()
+        self.ha_max_a = station
+        ceiling = float(self.cfg["controls"]["max_set_current"])
+        max_a = min(station if station is not None else self._default_max(), ceiling)
+        for topic, payload in self.ha.plan(self.info, max_a, force):
+            self.mqtt.publish(topic, payload, retain=True)
+
+    def _default_max(self) -> float:
+        return float(self.cfg["defaults"]["station_max_current"])
 
     def publish_state(self, force: bool = False) -> None:
         now = self.clock()
@@ -160,7 +230,8 @@ class Bridge:
             refreshing=k.refreshing(now),
             reason=k.note,
         )
-        return ChargerState.from_values(now, self.online, self.values if self.online else {}, cmd)
+        st = ChargerState.from_values(now, self.online, self.values if self.online else {}, cmd)
+        return dataclasses.replace(st, phase_switching=self.phase_switching)
 
     # ---- Modbus ------------------------------------------------------------------------
     def poll_once(self) -> None:
@@ -180,6 +251,8 @@ class Bridge:
         self.polls += 1
         self.values = self.sanitizer.clean(values)
         self.set_online(True)
+        if self._station_max() != self.ha_max_a:  # HA's current slider follows the station max
+            self.publish_ha()
         self.apply_setpoint(now)
         self.publish_state()
 
@@ -292,7 +365,7 @@ class Bridge:
         except ChargerRejected as exc:
             self.keeper.phases_refused()
             if exc.code == ILLEGAL_VALUE:
-                self.phase_switching = False
+                self.phases_refused = True
                 self.publish_info()
                 why = (
                     "charger refused 1215 with exception 3: enable 'Allow 1- and 3-phased "

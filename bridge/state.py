@@ -28,6 +28,7 @@ class ChargerState:
     connected: bool
     values: Tuple[Tuple[str, Any], ...]  # decoded registers (name, value); None = unknown
     command: CommandStatus
+    phase_switching: Optional[bool] = None  # False: disabled in config or refused by the charger
 
     def get(self, name: str) -> Any:
         return dict(self.values).get(name)
@@ -110,6 +111,7 @@ def to_payload(st: ChargerState) -> Dict[str, Any]:
         "phases_measured": measured_phases(currents),
         "station_max_current_a": _num(g.get("station_max_current"), 2),
         "temperature_c": _num(g.get("temperature"), 1),
+        "phase_switching": st.phase_switching,
         "command": {
             "amps": c.amps,
             "phases": c.phases,

@@ -78,6 +78,11 @@ class Topics:
         return self.sub(f"control/set/{what}")
 
     @property
+    def config_changed(self) -> str:
+        """Retained notice from the UI after it saved the config file: processes reload it."""
+        return self.sub("config/changed")
+
+    @property
     def error(self) -> str:
         return self.sub("error")
 

@@ -65,6 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         defaults_from_config(cfg),
         tibber,
     )
+    runner.config_path = args.config
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
+from common.config import ConfigError, load_config
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
@@ -63,7 +64,13 @@ class Link(Protocol):
 
 
 def subscriptions(topics: Topics, venus: VenusInput) -> List[str]:
-    return [topics.state, topics.availability, topics.sub("control/set/+"), *venus.subscriptions()]
+    return [
+        topics.state,
+        topics.availability,
+        topics.sub("control/set/+"),
+        topics.config_changed,
+        *venus.subscriptions(),
+    ]
 
 
 def _num(value: Any) -> Optional[float]:
@@ -104,6 +111,8 @@ def charger_view(
         if isinstance(phases, int) and not isinstance(phases, bool)
         else None,
         station_max_current_a=_num(state.get("station_max_current_a")),
+        # the bridge says false once the charger refused 1215 (or config disables switching)
+        phase_switching_available=state.get("phase_switching") is not False,
         age_s=age_s,
     )
 
@@ -159,6 +168,8 @@ class Runner:
         self._memory_saved: Optional[Memory] = None
         self._memory_saved_at = float("-inf")
         self._decide_failing = False
+        self.config_path: Optional[str] = None  # set by __main__: reloaded on config/changed
+        self._started_at = clock()
 
     # --- life cycle ----------------------------------------------------------------------
     def load(self) -> None:
@@ -229,10 +240,44 @@ class Runner:
             self._bridge_online = text == "online" if text else None
         elif t.suffix_of(msg.topic).startswith("control/set/"):
             self._on_set(msg.topic, msg.payload, now)
+        elif msg.topic == t.config_changed:
+            self._on_config_changed(msg.payload)
         elif msg.topic.startswith("N/"):
             for topic in self.venus.on_message(msg.topic, msg.payload, now):
                 self.link.subscribe(topic)
             self._keepalive(now)
+
+    def _on_config_changed(self, payload: bytes) -> None:
+        """The UI saved the config: re-read it and apply what the controller owns, live."""
+        try:
+            notice = parse_json(payload) if payload else None
+        except PayloadError:
+            notice = None
+        ts = notice.get("ts") if isinstance(notice, dict) else None
+        if not self.config_path or not isinstance(ts, (int, float)) or ts < self._started_at:
+            return  # an old retained notice: the file was read at start
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config changed but not applied: %s", exc)
+            return
+        self.apply_config(cfg)
+        log.info("config reloaded from %s", self.config_path)
+
+    def apply_config(self, cfg: Dict[str, Any]) -> None:
+        """Take over every setting the controller can change without a restart."""
+        from control.settings import CoreSettings
+
+        self.core_settings = CoreSettings.from_config(cfg)
+        controls = cfg["controls"]
+        self.lease_s = float(controls["command_lease_seconds"])
+        self.ceiling_a = float(controls["max_set_current"])
+        self.charger_stale_s = max(10.0, 5 * float(cfg["poll_interval_ms"]) / 1000.0)
+        pricing = cfg["pricing"]
+        self.price_source = str(pricing["source"])
+        self.static_rate = float(pricing["static_rate_eur_per_kwh"])
+        self.currency = str(pricing["currency"])
+        self.min_power_w = float(cfg["session"]["min_power_w"])
 
     def _on_state(self, payload: bytes, now: float) -> None:
         if not payload:

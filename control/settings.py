@@ -13,7 +13,7 @@ from typing import Any, Dict, Final, Optional, Tuple
 MIN_CURRENT_A: Final = 6.0  # IEC 61851 PWM cannot advertise less
 
 # Keys read here that schemas/config.schema.json does not define yet (with their defaults).
-NEW_KEYS: Final[Dict[str, Any]] = {
+NEW_KEYS: Final[Dict[str, Any]] = {  # now in the schema too; kept as fallbacks
     "auto.min_current_a": 6.0,
     "auto.phase_pause_s": 10.0,
     "auto.phase_settle_s": 30.0,

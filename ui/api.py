@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 MODE_NAMES = {"manual": 0, "auto": 1, "scheduled": 2}
 # Topic of the retained notice after a config change (see the report / common/topics.py).
-CONFIG_CHANGED = "config/changed"
+
 # SSE pacing: at most this many events per second per stream (bursts coalesce to the latest).
 SSE_MIN_GAP_S = 0.25
 
@@ -251,4 +251,4 @@ def _apply_live(c: UiContext, merged: Dict[str, Any], changed: list) -> None:
 def _notify(c: UiContext, changed: list) -> bool:
     """Retained notice so every process (also one started later) can reload the file."""
     notice = {"ts": time.time(), "source": "ui", "changed": changed}
-    return c.publisher.publish(c.topics.sub(CONFIG_CHANGED), json.dumps(notice), retain=True)
+    return c.publisher.publish(c.topics.config_changed, json.dumps(notice), retain=True)
