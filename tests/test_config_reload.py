@@ -15,22 +15,34 @@ from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_unti
 pytestmark = [pytest.mark.e2e, pytest.mark.modbus]
 
 
-def test_bridge_applies_a_new_lease_and_station_ceiling_live(tmp_path: Path, broker: Broker, probe: Probe) -> None:
+def test_bridge_applies_a_new_lease_and_station_ceiling_live(
+    tmp_path: Path, broker: Broker, probe: Probe
+) -> None:
     port, ctl = free_port(), free_port()
-    sim = Proc("sim", "charger", "--port", str(port), "--control-port", str(ctl), log_dir=tmp_path).start()
+    sim = Proc(
+        "sim", "charger", "--port", str(port), "--control-port", str(ctl), log_dir=tmp_path
+    ).start()
     cfg = base_config(tmp_path, port, broker.port, device_instance=7)
     path = write_config(tmp_path / "c.yaml", cfg)
     bridge = Proc("bridge", "--config", str(path), log_dir=tmp_path).start()
     try:
         probe.wait_json("alfen/7/state", lambda s: s["connected"], 15)
         probe.publish("alfen/7/cmd/current", {"amps": 20})
-        wait_until(lambda: control(ctl, "status")["status"]["sockets"]["1"]["setpoint_a"] == 20.0, 5)
+        wait_until(
+            lambda: control(ctl, "status")["status"]["sockets"]["1"]["setpoint_a"] == 20.0, 5
+        )
         cfg["controls"] = {"max_set_current": 12.0}
         path.write_text(yaml.safe_dump(cfg))
-        probe.publish("alfen/7/config/changed", {"ts": time.time(), "source": "test", "changed": ["controls.max_set_current"]}, retain=True)
+        probe.publish(
+            "alfen/7/config/changed",
+            {"ts": time.time(), "source": "test", "changed": ["controls.max_set_current"]},
+            retain=True,
+        )
         wait_until(lambda: "config reloaded" in bridge.log(), 5)
         probe.publish("alfen/7/cmd/current", {"amps": 20})
-        wait_until(lambda: control(ctl, "status")["status"]["sockets"]["1"]["setpoint_a"] == 12.0, 5)
+        wait_until(
+            lambda: control(ctl, "status")["status"]["sockets"]["1"]["setpoint_a"] == 12.0, 5
+        )
         # an invalid file is refused with the reason and changes nothing
         path.write_text("modbus: {ip: x, port: nope}\n")
         probe.publish("alfen/7/config/changed", {"ts": time.time()}, retain=True)
