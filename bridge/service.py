@@ -22,9 +22,9 @@ from bridge.registers import IDENTITY_BLOCKS, PHASES, POLL_BLOCKS, SETPOINT, Dev
 from bridge.sanitize import Sanitizer
 from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurrent, WritePhases
 from bridge.state import ChargerState, CommandStatus, info_payload, to_payload
-from common.config import ConfigError, load_config
+from common.config import reload_on_notice
 from common.mqtt_link import Connected, Message, MqttLink
-from common.schemas import PayloadError, parse_and_validate, parse_json
+from common.schemas import PayloadError, parse_and_validate
 from common.topics import Topics
 
 log = logging.getLogger("bridge")
@@ -95,21 +95,10 @@ class Bridge:
         return bool(self.cfg["controls"]["phase_switching"]) and not self.phases_refused
 
     def reload_config(self, payload: bytes) -> None:
-        """Handle the UI's retained config/changed notice (ignore one older than this process)."""
-        try:
-            notice = parse_json(payload) if payload else None
-        except PayloadError:
-            return
-        ts = notice.get("ts") if isinstance(notice, dict) else None
-        if not self.config_path or not isinstance(ts, (int, float)) or ts < self.started_at:
-            return
-        try:
-            cfg = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("config changed but not applied: %s", exc)
-            return
-        self.apply_config(cfg)
-        log.info("config reloaded from %s (MQTT settings apply after a restart)", self.config_path)
+        """Handle the UI's retained config/changed notice (MQTT settings apply after a restart)."""
+        cfg = reload_on_notice(payload, self.config_path, self.started_at)
+        if cfg is not None:
+            self.apply_config(cfg)
 
     # ---- main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:

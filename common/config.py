@@ -8,9 +8,10 @@ key path, bad value, what was expected.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytz
 import yaml
@@ -222,6 +223,32 @@ def redacted(cfg: Dict[str, Any], mask: str = "***") -> Dict[str, Any]:
         if isinstance(node, dict) and node.get(path[-1]):
             node[path[-1]] = mask
     return out
+
+
+def reload_on_notice(
+    payload: bytes, config_path: Optional[str], started_at: float
+) -> Optional[Dict[str, Any]]:
+    """The config to apply after a ``{base}/config/changed`` notice, or None.
+
+    A retained notice older than the process was already read at start; an invalid file is
+    refused with the reason logged, so a bad save never takes a running process down.
+    """
+    from common.schemas import PayloadError, parse_json
+
+    try:
+        notice = parse_json(payload) if payload else None
+    except PayloadError:
+        return None
+    ts = notice.get("ts") if isinstance(notice, dict) else None
+    if not config_path or not isinstance(ts, (int, float)) or ts < started_at:
+        return None
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        logging.getLogger(__name__).error("config changed but not applied: %s", exc)
+        return None
+    logging.getLogger(__name__).info("config reloaded from %s", config_path)
+    return cfg
 
 
 def charger_id(cfg: Dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
-from common.config import ConfigError, load_config
+from common.config import reload_on_notice
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
@@ -249,20 +249,9 @@ class Runner:
 
     def _on_config_changed(self, payload: bytes) -> None:
         """The UI saved the config: re-read it and apply what the controller owns, live."""
-        try:
-            notice = parse_json(payload) if payload else None
-        except PayloadError:
-            notice = None
-        ts = notice.get("ts") if isinstance(notice, dict) else None
-        if not self.config_path or not isinstance(ts, (int, float)) or ts < self._started_at:
-            return  # an old retained notice: the file was read at start
-        try:
-            cfg = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("config changed but not applied: %s", exc)
-            return
-        self.apply_config(cfg)
-        log.info("config reloaded from %s", self.config_path)
+        cfg = reload_on_notice(payload, self.config_path, self._started_at)
+        if cfg is not None:
+            self.apply_config(cfg)
 
     def apply_config(self, cfg: Dict[str, Any]) -> None:
         """Take over every setting the controller can change without a restart."""
