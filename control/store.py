@@ -128,6 +128,11 @@ class Store:
         )
         self._db.commit()
 
+    def open_readonly(self) -> None:
+        """Open the history for reading only (the UI): never creates, locks or changes it."""
+        path = (self.dir / HISTORY_DB).resolve()
+        self._db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1.0)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

@@ -105,16 +105,18 @@ class SessionHistory:
         return None
 
     def _read(self, db: Path) -> List[Dict[str, Any]]:
+        store = _store_module()
+        if store is not None and hasattr(store.Store, "open_readonly"):
+            # the controller's own row mapping (energy_wh -> kWh, solar share), read-only
+            reader = store.Store(str(db.parent))
+            reader.open_readonly()
+            try:
+                return list(reader.history(self.limit))
+            finally:
+                reader.close()
         # Read-only URI: the UI can never create, lock for writing or change the history.
         con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
         try:
-            store = _store_module()
-            if store is not None and hasattr(store, "Store"):
-                # The controller's own row mapping (energy_wh -> kWh, solar share), on our
-                # read-only connection; Store.open() would create and write, so it is not used.
-                reader = store.Store(str(self.state_dir))
-                reader._db = con
-                return list(reader.history(self.limit))
             con.row_factory = sqlite3.Row
             cur = con.execute("SELECT * FROM sessions ORDER BY start DESC LIMIT ?", (self.limit,))
             return [dict(r) for r in cur.fetchall()]
