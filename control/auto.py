@@ -50,12 +50,47 @@ def ev_power_w(snap: Snapshot, s: CoreSettings) -> float:
 
 def smooth(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
     prev, at = mem.filtered_surplus_w, mem.filtered_at
+    mem = _track_trend(mem, raw, now, s)
     if prev is None or at is None or s.smoothing_s <= 0:
         return replace(mem, filtered_surplus_w=raw, filtered_at=now)
     dt = max(0.0, now - at)
     tau = s.smoothing_s if raw > prev else s.smoothing_s / FALL_SPEEDUP
     value = prev + (raw - prev) * (1.0 - math.exp(-dt / tau))
     return replace(mem, filtered_surplus_w=value, filtered_at=now)
+
+
+def _extra(mem: Memory, key: str) -> Optional[float]:
+    for k, v in mem.extra:
+        if k == key:
+            return float(v)
+    return None
+
+
+def _with_extra(mem: Memory, **values: Optional[float]) -> Memory:
+    kept = tuple((k, v) for k, v in mem.extra if k not in values)
+    new = tuple((k, v) for k, v in sorted(values.items()) if v is not None)
+    return replace(mem, extra=kept + new)
+
+
+def _track_trend(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
+    """A slow symmetric average of the surplus (``trend_s``) and how far the raw value strays
+    from it (mean absolute deviation): the weather's level and its variability."""
+    trend, at, dev = _extra(mem, "trend_w"), _extra(mem, "trend_at"), _extra(mem, "dev_w")
+    if trend is None or at is None or s.trend_s <= 0:
+        return _with_extra(mem, trend_w=raw, trend_at=now, dev_w=0.0)
+    k = 1.0 - math.exp(-max(0.0, now - at) / s.trend_s)
+    trend += (raw - trend) * k
+    dev = (dev or 0.0) + (abs(raw - trend) - (dev or 0.0)) * k
+    return _with_extra(mem, trend_w=trend, trend_at=now, dev_w=dev)
+
+
+def trend_w(mem: Memory) -> float:
+    value = _extra(mem, "trend_w")
+    return value if value is not None else (mem.filtered_surplus_w or 0.0)
+
+
+def variability_w(mem: Memory) -> float:
+    return _extra(mem, "dev_w") or 0.0
 
 
 def _reset_timers(mem: Memory) -> Memory:
@@ -67,6 +102,7 @@ def _reset_timers(mem: Memory) -> Memory:
         phase_candidate_since=None,
         filtered_surplus_w=None,
         filtered_at=None,
+        extra=tuple((k, v) for k, v in mem.extra if k not in ("trend_w", "trend_at", "dev_w")),
     )
 
 
@@ -82,7 +118,11 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     if low is not None:
         return Step(0.0, None, Status.LOW_SOC, low, ph.abort(_reset_timers(mem)))
     mem = smooth(mem, raw, snap.now, s)
-    details = {"surplus_w": round(raw, 1), "filtered_surplus_w": round(mem.filtered_surplus_w or 0)}
+    details = {
+        "surplus_w": round(raw, 1),
+        "filtered_surplus_w": round(mem.filtered_surplus_w or 0),
+        "trend_w": round(trend_w(mem)),
+    }
     seq, mem = ph.advance(snap, mem, s)
     if seq is not None:
         return replace(seq, details=details)
@@ -118,13 +158,21 @@ def _amps_for(surplus_w: float, phases: int, s: CoreSettings, max_a: float) -> f
     return max(s.min_current_a, min(amps, max_a))
 
 
+def _start_delay(mem: Memory, s: CoreSettings) -> float:
+    """``start_delay_s`` on a steady day, up to ``start_delay_stretch`` times it when the surplus
+    has swung by a kilowatt or more on average (broken cloud): a sunny spell must prove itself."""
+    spread = min(1.0, variability_w(mem) / 1000.0)
+    return s.start_delay_s * (1.0 + max(0.0, s.start_delay_stretch - 1.0) * spread)
+
+
 def _idle(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     now, surplus = snap.now, mem.filtered_surplus_w or 0.0
     phases = mem.phases
     cooldown_ok = _cooldown_left(mem, now, s) <= 0
     if _can_switch(snap, mem) and cooldown_ok:
-        phases = 3 if surplus >= max(s.phase_up_w, _min_w(s, 3)) else 1
-    need_w = _min_w(s, phases)
+        three = surplus >= max(s.phase_up_w, _min_w(s, 3) + s.start_margin_w)
+        phases = 3 if three and trend_w(mem) >= s.phase_down_w else 1
+    need_w = _min_w(s, phases) + s.start_margin_w
     if max_a < s.min_current_a:
         return Step(0.0, None, Status.WAIT_SUN, "current limit below 6 A", _reset_partial(mem))
     if surplus < need_w:
@@ -139,9 +187,10 @@ def _idle(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     since = mem.surplus_since if mem.surplus_since is not None else now
     mem = replace(mem, surplus_since=since, deficit_since=None)
     off_left = s.min_off_s - (now - mem.stopped_since) if mem.stopped_since is not None else 0.0
-    wait = max(s.start_delay_s - (now - since), off_left)
+    held_left = _start_delay(mem, s) - (now - since)
+    wait = max(held_left, off_left)
     if wait > 0:
-        what = "minimum pause" if off_left >= s.start_delay_s - (now - since) else "surplus held"
+        what = "minimum pause" if off_left >= held_left else "surplus held"
         why = f"{surplus / 1000:.1f} kW surplus; starting in {wait:.0f} s ({what})"
         return Step(0.0, None, Status.WAIT_SUN, why, mem)
     if phases != mem.phases:
@@ -165,14 +214,17 @@ def _cooldown_left(mem: Memory, now: float, s: CoreSettings) -> float:
     return s.phase_cooldown_s - (now - mem.last_phase_switch)
 
 
+def _buffered(snap: Snapshot, s: CoreSettings) -> bool:
+    """The battery is above its priority SOC: it may bridge a cloud instead of a stop."""
+    soc = snap.site.battery_soc
+    return soc is not None and soc >= s.battery_priority_soc
+
+
 def _charging(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     now, surplus, phases = snap.now, mem.filtered_surplus_w or 0.0, mem.phases
     switch, mem = _phase_wish(snap, mem, s)
     if switch is not None:
-        mem = ph.begin(mem, now, switch, drawing=True)
-        seq, mem = ph.advance(snap, mem, s)
-        if seq is not None:
-            return seq
+        return _switch(snap, mem, s, switch)
     short_w = _min_w(s, phases) - s.allow_grid_w - surplus
     # a pending 3→1 switch will fix the deficit: do not arm the stop timer (evcc #2618)
     rescue = mem.phase_candidate == 1
@@ -180,8 +232,17 @@ def _charging(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Ste
         since = mem.deficit_since if mem.deficit_since is not None else now
         mem = replace(mem, deficit_since=since, surplus_since=None)
         on_left = s.min_on_s - (now - (mem.charging_since or now))
-        left = max(s.stop_delay_s - (now - since), on_left)
+        delay = s.buffer_stop_delay_s if _buffered(snap, s) else s.stop_delay_s
+        left = max(delay - (now - since), on_left)
         if left <= 0:
+            one_ok = surplus >= _min_w(s, 1) - s.allow_grid_w
+            if (
+                phases == 3
+                and _can_switch(snap, mem)
+                and one_ok
+                and _cooldown_left(mem, now, s) <= 0
+            ):
+                return _switch(snap, replace(mem, deficit_since=None), s, 1)  # 1 phase, not a stop
             why = f"surplus gone ({short_w / 1000:.1f} kW short of the minimum): stopped"
             return Step(0.0, None, Status.WAIT_SUN, why, mem)
         why = f"{short_w / 1000:.1f} kW short of the minimum; stopping in {left:.0f} s"
@@ -196,20 +257,39 @@ def _charging(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Ste
     return Step(target, None, Status.CHARGING, why, mem)
 
 
+def _switch(snap: Snapshot, mem: Memory, s: CoreSettings, target: int) -> Step:
+    mem = ph.begin(mem, snap.now, target, drawing=True)
+    seq, mem = ph.advance(snap, mem, s)
+    if seq is not None:
+        return seq
+    return Step(0.0, None, ph.switch_status(target), f"switching to {target} phase", mem)
+
+
 def _phase_wish(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[int], Memory]:
-    """The phase count to switch to now, if a threshold has held for the delay."""
+    """The phase count to switch to now, if its condition has held long enough.
+
+    3→1 only when the slow trend (not one cloud) stays under ``phase_down_w`` for
+    ``phase_down_delay_s`` while the car is held at the 3-phase minimum; 1→3 when the surplus and
+    its trend are above ``phase_up_w``/``phase_down_w`` for ``phase_delay_s``. Between the two, a
+    1-phase car modulates and a 3-phase one holds its minimum (the battery bridges the clouds).
+    """
     if not _can_switch(snap, mem):
         return None, replace(mem, phase_candidate=None, phase_candidate_since=None)
-    surplus, now = mem.filtered_surplus_w or 0.0, snap.now
+    surplus, now, trend = mem.filtered_surplus_w or 0.0, snap.now, trend_w(mem)
     want: Optional[int] = None
-    if mem.phases == 3 and surplus < s.phase_down_w and surplus >= _min_w(s, 1) - s.allow_grid_w:
-        want = 1
-    elif mem.phases == 1 and surplus > s.phase_up_w:
+    delay = s.phase_delay_s
+    if (
+        mem.phases == 3
+        and trend < s.phase_down_w
+        and _min_w(s, 1) - s.allow_grid_w <= surplus < _min_w(s, 3)
+    ):
+        want, delay = 1, s.phase_down_delay_s
+    elif mem.phases == 1 and surplus > s.phase_up_w and trend >= s.phase_down_w:
         want = 3
     if want is None or _cooldown_left(mem, now, s) > 0:
         return None, replace(mem, phase_candidate=None, phase_candidate_since=None)
     since = mem.phase_candidate_since if mem.phase_candidate == want else now
     mem = replace(mem, phase_candidate=want, phase_candidate_since=since)
-    if since is not None and now - since >= s.phase_delay_s:
+    if since is not None and now - since >= delay:
         return want, mem
     return None, mem

@@ -18,6 +18,11 @@ NEW_KEYS: Final[Dict[str, Any]] = {  # now in the schema too; kept as fallbacks
     "auto.phase_pause_s": 10.0,
     "auto.phase_settle_s": 30.0,
     "auto.low_soc_hysteresis": 3.0,
+    "auto.trend_s": 300.0,
+    "auto.start_margin_w": 150.0,
+    "auto.start_delay_stretch": 5.0,
+    "auto.buffer_stop_delay_s": 600.0,
+    "auto.phase_down_delay_s": 300.0,
 }
 
 
@@ -56,10 +61,15 @@ class CoreSettings:
     low_soc_hysteresis: float = 3.0
     reserve_w: float = 100.0
     allow_grid_w: float = 0.0
-    phase_up_w: float = 4500.0
-    phase_down_w: float = 4000.0
-    phase_delay_s: float = 120.0
+    phase_up_w: float = 4500.0  # 1→3 when the surplus is above this (fast and trend)
+    phase_down_w: float = 4000.0  # 3→1 when the trend is below this for phase_down_delay_s
+    phase_delay_s: float = 120.0  # 1→3: how long the surplus must hold
     phase_cooldown_s: float = 720.0
+    phase_down_delay_s: float = 300.0  # 3→1: how long the trend must stay low
+    trend_s: float = 300.0  # time constant of the slow surplus average (phases, start delay)
+    start_margin_w: float = 150.0  # start only with this much more than the minimum power
+    start_delay_stretch: float = 5.0  # start delay × up to this when the surplus swings a lot
+    buffer_stop_delay_s: float = 600.0  # stop delay while the battery is above priority SOC
     phase_pause_s: float = 10.0  # pause → switch: let the car stop drawing first
     phase_settle_s: float = 30.0  # switch → resume: let the contactors and the car settle
     # schedule.items, tibber.*, scheduled.*, timezone
@@ -106,6 +116,11 @@ class CoreSettings:
             phase_down_w=float(auto.get("phase_switch_down_w", d.phase_down_w)),
             phase_delay_s=float(auto.get("phase_switch_delay_s", d.phase_delay_s)),
             phase_cooldown_s=float(auto.get("phase_switch_cooldown_s", d.phase_cooldown_s)),
+            phase_down_delay_s=float(auto.get("phase_down_delay_s", d.phase_down_delay_s)),
+            trend_s=float(auto.get("trend_s", d.trend_s)),
+            start_margin_w=float(auto.get("start_margin_w", d.start_margin_w)),
+            start_delay_stretch=float(auto.get("start_delay_stretch", d.start_delay_stretch)),
+            buffer_stop_delay_s=float(auto.get("buffer_stop_delay_s", d.buffer_stop_delay_s)),
             phase_pause_s=float(auto.get("phase_pause_s", d.phase_pause_s)),
             phase_settle_s=float(auto.get("phase_settle_s", d.phase_settle_s)),
             windows=parse_windows(cfg.get("schedule", {}).get("items", [])),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -11,8 +11,16 @@ from control.core import CoreSettings, decide
 from control.model import Decision, Memory, Mode, Status
 from tests.test_control_core import T0, charger, site, snap
 
-# no smoothing, so each step's surplus is exact; 1-phase switching off unless a case turns it on
-S = CoreSettings(smoothing_s=0.0, reserve_w=0.0)
+# no smoothing, so each step's surplus is exact; 1-phase switching off unless a case turns it on.
+# The plain timers: no start margin, no variability-stretched start delay, and the same stop delay
+# with the battery above its priority SOC (site() reports 90 %); those have their own cases below.
+S = CoreSettings(
+    smoothing_s=0.0,
+    reserve_w=0.0,
+    start_margin_w=0.0,
+    start_delay_stretch=1.0,
+    buffer_stop_delay_s=180.0,
+)
 
 
 def series(
@@ -72,7 +80,7 @@ def test_deadband_keeps_the_setpoint() -> None:
 
 
 def test_smoothing_rises_slowly_and_falls_fast() -> None:
-    s = CoreSettings(smoothing_s=20.0, reserve_w=0.0)
+    s = replace(S, smoothing_s=20.0)
     steps = [(t, 0 if t < 10 else 9000 if t < 200 else 5000) for t in range(0, 260)]
     res = series(steps, s)
     by_t = dict(amps(res))
@@ -145,7 +153,8 @@ def phase_run(
 
 
 def test_phase_switch_down_is_sequenced() -> None:
-    s = replace(S, phase_delay_s=60.0, phase_pause_s=5.0, phase_settle_s=10.0)
+    # trend_s 0: the trend is the raw surplus, so the 3→1 condition holds from t = 100 s
+    s = replace(S, phase_down_delay_s=60.0, trend_s=0.0, phase_pause_s=5.0, phase_settle_s=10.0)
     steps = [(t, 6000.0 if t < 100 else 2500.0) for t in range(0, 300)]
     res = phase_run(steps, s)
     statuses = [d.status for _, d, _ in res]
@@ -186,3 +195,83 @@ def test_single_phase_car_stops_switching() -> None:
     ch = charger(10.0, phases=1, phase_switching_available=True)
     dec, mem = decide(snap(mode=Mode.AUTO, ch=ch, si=site(grid_w=-3000)), mem, S)
     assert mem.phases == 1 and mem.car_single_phase and dec.phases is None
+
+
+# ---- the weather-aware policy: trend, variability, battery buffer ------------------------------
+P = replace(S, phase_delay_s=60.0, phase_pause_s=5.0, phase_settle_s=10.0, phase_cooldown_s=300.0)
+
+
+def _run_soc(steps: Sequence[Tuple[float, float]], s: CoreSettings, soc: float) -> List[Any]:
+    """``phase_run`` with the battery at ``soc``."""
+    mem, drawn, charger_ph, out = Memory(phases=3), 0.0, 3, []
+    for t, surplus in steps:
+        ch = charger(drawn, phases=charger_ph, phase_switching_available=True)
+        si = site(grid_w=drawn * 230.0 * charger_ph - surplus, soc=soc)
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
+        if dec.phases and drawn == 0:
+            charger_ph = dec.phases
+        drawn = dec.amps
+        out.append((t, dec, mem))
+    return out
+
+
+def _cumulus(t: float) -> float:
+    """Four minutes of 8 kW sun, then a 90 s cloud at 2.5 kW, repeating."""
+    return 8000.0 if t % 330 < 240 else 2500.0
+
+
+def test_broken_cloud_holds_three_phases_on_the_battery() -> None:
+    steps = [(t, _cumulus(t)) for t in range(0, 3600, 2)]
+    res = _run_soc(steps, P, soc=90.0)
+    started = next(t for t, d, _ in res if d.amps > 0)
+    after = [(t, d) for t, d, _ in res if t > started]
+    assert all(d.phases is None for _, d in after)  # no phase switch for a passing cloud
+    assert all(d.amps >= 6.0 for _, d in after)  # no stop either: one start in the hour
+    assert min(d.amps for _, d in after) == 6.0  # clouds ride at the 3-phase minimum
+
+
+def test_without_the_buffer_a_long_cloud_moves_to_one_phase() -> None:
+    # battery below priority SOC: the normal stop delay; when it runs out with 1-phase surplus,
+    # the car goes to 1 phase instead of stopping
+    steps = [(t, 8000.0 if t < 400 else 2500.0) for t in range(0, 1200, 2)]
+    res = _run_soc(steps, P, soc=50.0)
+    down = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
+    assert down == 400 + 180  # stop delay 180 s (min on time already passed)
+    assert res[-1][2].phases == 1 and res[-1][1].amps == pytest.approx(10.8)
+    res = _run_soc(
+        steps, replace(P, buffer_stop_delay_s=600.0, trend_s=3600.0), soc=90.0
+    )  # bridged 600 s
+    down = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
+    assert down == 400 + 600
+
+
+def test_sustained_low_trend_switches_down_before_the_stop_timer() -> None:
+    s = replace(P, trend_s=60.0, phase_down_delay_s=120.0, buffer_stop_delay_s=3600.0)
+    steps = [(t, 8000.0 if t < 400 else 2500.0) for t in range(0, 1200, 2)]
+    res = _run_soc(steps, s, soc=90.0)
+    down = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
+    # trend (τ 60 s) crosses 4 kW ≈ 40 s after the drop; then 120 s of phase_down_delay
+    assert 400 + 120 < down < 400 + 220
+
+
+def test_variable_surplus_stretches_the_start_delay() -> None:
+    s = replace(S, trend_s=120.0, start_delay_stretch=5.0)
+    steady = [(t, 6000.0) for t in range(0, 400, 2)]
+    swings = [(t, 500.0 if (t // 60) % 2 else 6000.0) for t in range(0, 1200, 2)]
+    swings += [(t, 6000.0) for t in range(1200, 1800, 2)]
+    first = next(t for t, d in series(steady, s) if d.amps > 0)
+    assert first == 60
+    res = series(swings, s)
+    first = next(t for t, d in res if d.amps > 0)
+    assert first > 1200 + 60  # after the swinging hour a sunny spell must last longer
+
+
+def test_start_margin_and_phase_choice_when_idle() -> None:
+    s = replace(S, start_margin_w=150.0, trend_s=0.0)
+    # 1-phase minimum is 1380 W: 1450 W is inside the margin, 1600 W starts on 1 phase
+    res = _run_soc([(t, 1450.0) for t in range(0, 200, 2)], s, soc=50.0)
+    assert all(d.amps == 0 for _, d, _ in res)
+    res = _run_soc([(t, 1600.0) for t in range(0, 200, 2)], s, soc=50.0)
+    assert res[-1][2].phases == 1 and res[-1][1].amps > 0
+    res = _run_soc([(t, 7000.0) for t in range(0, 200, 2)], s, soc=50.0)
+    assert res[-1][2].phases == 3 and res[-1][1].amps == pytest.approx(10.1)
