@@ -21,7 +21,7 @@ from bridge.modbus_link import ChargerRejected, ChargerUnavailable, ModbusLink
 from bridge.registers import IDENTITY_BLOCKS, PHASES, POLL_BLOCKS, SETPOINT, Device
 from bridge.sanitize import Sanitizer
 from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurrent, WritePhases
-from bridge.state import ChargerState, CommandStatus, info_payload, to_payload
+from bridge.state import ChargerState, CommandStatus, info_payload, measured_phases, to_payload
 from common.config import reload_on_notice
 from common.mqtt_link import Connected, Message, MqttLink
 from common.schemas import PayloadError, parse_and_validate
@@ -242,6 +242,7 @@ class Bridge:
         self.set_online(True)
         if self._station_max() != self.ha_max_a:  # HA's current slider follows the station max
             self.publish_ha()
+        self.check_phases()
         self.apply_setpoint(now)
         self.publish_state()
 
@@ -347,6 +348,22 @@ class Bridge:
             log.warning(
                 "setpoint %s A not confirmed by read-back: %s", action.amps, self.keeper.note
             )
+
+    def check_phases(self) -> None:
+        """After a switch, trust the phase currents, not 1215 (unreliable on some firmware)."""
+        k = self.keeper
+        measured = measured_phases(
+            tuple(codec.as_float(self.values.get(f"current_l{i}")) for i in (1, 2, 3))
+        )
+        if k.phase_target is None or k.phase_stage is not None or measured is None:
+            return
+        if measured != k.phase_target:
+            note = (
+                f"phase switch not applied: charging on {measured} phase(s), not {k.phase_target}"
+            )
+            if k.note != note:
+                log.warning("%s", note)
+            k.note = note
 
     def write_phases(self, phases: int, now: float) -> None:
         try:

@@ -73,6 +73,7 @@ class ChargerParams:
     name: str = "ALF_1000"
     sockets: int = 1
     fault_mode: str = ""  # "", "exception", "nan", "absurd": how reads misbehave right now
+    forced_mode3: str = ""  # e.g. "E" or "F": the socket reports this state and offers nothing
     seed: int = 7
 
 
@@ -149,7 +150,7 @@ class ChargerModel:
         offered = self.offered_a(s)
         car = s.car
         target = 0.0
-        if car is not None and not car.full and offered >= MIN_OFFER_A:
+        if car is not None and not car.full and offered >= MIN_OFFER_A and not self.p.forced_mode3:
             if s.offered_since is None:
                 s.offered_since = self.now
             if self.now - s.offered_since >= car.response_s:
@@ -171,6 +172,8 @@ class ChargerModel:
             s.charged_this_plug = True
 
     def mode3(self, s: SocketState) -> str:
+        if self.p.forced_mode3:
+            return self.p.forced_mode3
         if s.car is None:
             return "A"
         offered = self.offered_a(s) >= MIN_OFFER_A

@@ -322,3 +322,39 @@ def test_two_masters_at_most(stack: Stack) -> None:
     finally:
         for c in extra:
             c.close()
+
+
+def test_a_switch_the_car_does_not_follow_is_reported_from_the_phase_currents(
+    stack: Stack, probe: Probe
+) -> None:
+    stack.start(
+        controls={
+            "phase_switch_pause_seconds": 0.5,
+            "phase_switch_settle_seconds": 0.5,
+            "command_lease_seconds": 60,
+        }
+    )
+    probe.wait_json(f"{stack.base}/state", lambda s: s["connected"])
+    stack.ctl("set", three_phase_station=True)
+    _plugged(stack, phases=1)  # a one-phase car: 1215 = 3 changes nothing it draws
+    probe.publish(f"{stack.base}/cmd/current", {"amps": 10})
+    probe.publish(f"{stack.base}/cmd/phases", {"phases": 3})
+    state = probe.wait_json(
+        f"{stack.base}/state", lambda s: "not applied" in s["command"]["reason"], 20
+    )
+    assert state["phases_configured"] == 3 and state["phases_measured"] == 1
+    assert "charging on 1 phase(s), not 3" in state["command"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "mode3, connected, fault", [("F", None, True), ("E", False, False), ("X9", None, None)]
+)
+def test_error_and_unknown_mode3_states_stay_visible(
+    stack: Stack, probe: Probe, mode3: str, connected: object, fault: object
+) -> None:
+    stack.start()
+    _plugged(stack)
+    stack.ctl("set", forced_mode3=mode3)
+    state = probe.wait_json(f"{stack.base}/state", lambda s: s["mode3"] == mode3, 10)
+    assert state["vehicle_connected"] is connected and state["fault"] is fault
+    assert state["charging"] in (False, None)
