@@ -55,8 +55,17 @@ bench: $(STAMP) system-deps
 bench-control: $(STAMP)
 	$(PY) -m bench.control
 
-demo: $(STAMP)
-	$(PY) -m demo
+# The demo needs only the runtime dependencies (no test tools, no browser, no system packages).
+DEMO_STAMP := $(VENV)/.installed-demo
+DEMO_ARGS ?=
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(PY) || $(SYSPY) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(PY) -m demo $(DEMO_ARGS)
 
 soak: $(STAMP) system-deps
 	$(PY) -m bench.soak
