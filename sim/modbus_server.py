@@ -37,6 +37,7 @@ NEW_SHAPE = hasattr(ModbusServerContext, "async_getValues")
 
 class RegisterSpace(Protocol):
     def read(self, unit: int, address: int, count: int) -> Union[List[int], int]: ...
+    def peek(self, unit: int, address: int, count: int) -> Union[List[int], int]: ...
     def write(self, unit: int, address: int, values: Sequence[int]) -> Optional[int]: ...
 
 
@@ -64,9 +65,9 @@ class _NewServerContext(ModbusServerContext):  # type: ignore[misc]
     ) -> Any:
         if func_code not in (3,) and not _is_write(func_code):
             return _exc(1)
-        if _is_write(func_code):  # FC06/16 echo path reads back after writing
-            return [0] * count
-        res = self.space.read(device_id, address, count)
+        # FC06/16: pymodbus reads back after writing to build the echo; that is no request
+        read = self.space.peek if _is_write(func_code) else self.space.read
+        res = read(device_id, address, count)
         return _exc(res) if isinstance(res, int) else res
 
     async def async_setValues(
@@ -88,6 +89,8 @@ def _old_device_context(space: RegisterSpace, unit: int) -> Any:
 
     class _Device(_BaseDeviceContext):  # type: ignore[misc,valid-type]
         async def async_getValues(self, fc_as_hex: int, address: int, count: int = 1) -> Any:
+            if _is_write(fc_as_hex):  # the echo of FC06/16 reads back what was written
+                return space.peek(unit, address, count)
             if fc_as_hex != 3:
                 return 1
             return space.read(unit, address, count)
