@@ -1,6 +1,6 @@
 """The only module of the simulator that touches pymodbus's server side.
 
-pymodbus changed its server datastore twice in our supported range (3.10–3.16): up to 3.12 the
+pymodbus changed its server datastore twice in our supported range (3.8–3.16): up to 3.12 the
 server asks a per-device context ``async_getValues(fc, address, count)``; from 3.13 it asks the
 server context ``async_getValues(device_id, fc, address, count)``, and 3.16 deprecates both in
 favour of SimDevice. We adapt one small ``RegisterSpace`` (read/write by unit) to whichever shape
@@ -16,15 +16,21 @@ import asyncio
 import logging
 from typing import Any, List, Optional, Protocol, Sequence, Set, Union
 
+import pymodbus
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.server import ModbusTcpServer
 
-try:  # pymodbus >= 3.10
+try:  # pymodbus 3.10-3.12
     from pymodbus.datastore.context import (  # type: ignore[attr-defined]
         ModbusBaseDeviceContext as _BaseDeviceContext,
     )
-except ImportError:  # pragma: no cover - 3.13+ has no per-device base class
-    _BaseDeviceContext = None  # type: ignore[assignment,misc]
+except ImportError:
+    try:  # pymodbus 3.8-3.9 (Python 3.9): the same shape under its older name
+        from pymodbus.datastore.context import (  # type: ignore[attr-defined,no-redef]
+            ModbusBaseSlaveContext as _BaseDeviceContext,
+        )
+    except ImportError:  # 3.13+ has no per-device base class
+        _BaseDeviceContext = None  # type: ignore[assignment,misc]
 try:
     from pymodbus.constants import ExcCodes as _ExcCodes
 except ImportError:  # pragma: no cover
@@ -33,6 +39,12 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 NEW_SHAPE = hasattr(ModbusServerContext, "async_getValues")
+# pymodbus < 3.9 ignores the code setValues returns: a refused write would look accepted.
+_IGNORES_SET_RESULT = tuple(int(x) for x in pymodbus.__version__.split(".")[:2]) < (3, 9)
+
+
+class WriteRefused(Exception):
+    """The model refused a write (pymodbus 3.8 only learns of it through an exception)."""
 
 
 class RegisterSpace(Protocol):
@@ -84,7 +96,7 @@ class _NewServerContext(ModbusServerContext):  # type: ignore[misc]
 
 
 def _old_device_context(space: RegisterSpace, unit: int) -> Any:
-    """pymodbus 3.10–3.12: one context per device id."""
+    """pymodbus 3.8–3.12: one context per device id."""
     assert _BaseDeviceContext is not None
 
     class _Device(_BaseDeviceContext):  # type: ignore[misc,valid-type]
@@ -99,10 +111,18 @@ def _old_device_context(space: RegisterSpace, unit: int) -> Any:
             if not _is_write(fc_as_hex):
                 return 1
             values = list(values) if isinstance(values, (list, tuple)) else [values]
-            return space.write(unit, address, values)
+            code = space.write(unit, address, values)
+            if code is not None and _IGNORES_SET_RESULT:
+                raise WriteRefused(code)  # becomes exception 4 on 3.8: the best it can say
+            return code
 
         def reset(self) -> None:
             pass
+
+        def validate(self, fc_as_hex: int, address: int, count: int = 1) -> bool:
+            """pymodbus 3.8 asks first (and ignores what setValues returns, so a refused write
+            reads as a device failure there, not as the charger's exception 3)."""
+            return not isinstance(space.peek(unit, address, count), int)
 
     return _Device()
 

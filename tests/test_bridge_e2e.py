@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence
 import pytest
 
 from sim.charger import control
+from sim.modbus_server import _IGNORES_SET_RESULT
 from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.modbus]
@@ -270,6 +271,10 @@ def test_phase_switch_pauses_switches_and_resumes(stack: Stack, probe: Probe) ->
     assert names[i + 1 :][0] == ["setpoint", 10.0], "resumed after the settle time"
 
 
+@pytest.mark.skipif(
+    _IGNORES_SET_RESULT,
+    reason="pymodbus 3.8's server cannot answer a write with exception 3 (the simulator needs >= 3.9)",
+)
 def test_refused_phase_switching_is_disabled_and_reported(stack: Stack, probe: Probe) -> None:
     stack.start(
         ["--no-phase-switching"],
