@@ -17,11 +17,13 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
+from common.atomic import read_json_or_quarantine, write_json_atomic
 from common.config import reload_on_notice
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
 from control import session as sess
+from control.forecast import PvForecaster, site_surplus_w
 from control.model import (
     STATUS_TEXT,
     ChargerView,
@@ -43,6 +45,8 @@ TICK_S = 1.0
 STATE_HEARTBEAT_S = 30.0  # republish control/state at least this often
 MEMORY_SAVE_S = 10.0  # timers survive a quick restart (a resumed session keeps charging)
 MEMORY_MAX_AGE_S = 300.0
+PV_HISTORY = "pv_history.json"  # the PV forecast's memory (control/forecast.py)
+PV_SAVE_S = 900.0
 SESSION_SAVE_S = 60.0  # energy is derived from the register, so a late save loses nothing
 AMPS_EPSILON = 0.05
 REFRESH_SLACK_S = 0.1  # tick jitter must not push a refresh a whole tick late
@@ -169,6 +173,8 @@ class Runner:
         self._memory_saved_at = float("-inf")
         self._decide_failing = False
         self.config_path: Optional[str] = None  # set by __main__: reloaded on config/changed
+        self.forecaster = PvForecaster(str(cfg.get("timezone", "Europe/Amsterdam")))
+        self._pv_saved_at = clock()
         self._started_at = clock()
 
     # --- life cycle ----------------------------------------------------------------------
@@ -177,6 +183,7 @@ class Runner:
         self.store.open()
         self.user = self.store.load_settings(self.user)
         self.session = self.store.load_session()
+        self.forecaster.load_json(read_json_or_quarantine(self.store.dir / PV_HISTORY))
         mem = self.store.load_memory(self.clock(), MEMORY_MAX_AGE_S)
         if mem is not None:
             self.mem = mem
@@ -317,7 +324,11 @@ class Runner:
     def snapshot(self, now: float) -> Snapshot:
         age = now - self._state_at if self._state is not None else float("inf")
         view = charger_view(self._state, self._bridge_online, age, self.charger_stale_s)
-        return Snapshot(now, view, self.venus.site(now), self.prices(now), self.user)
+        wants = bool(getattr(self.core_settings, "pv_forecast", False))  # tests pass fakes
+        forecast = self.forecaster.forecast(now) if wants else ()
+        return Snapshot(
+            now, view, self.venus.site(now), self.prices(now), self.user, pv_forecast=forecast
+        )
 
     def prices(self, now: float) -> Prices:
         if self.tibber is not None:
@@ -345,6 +356,22 @@ class Runner:
         self._track_session(snap, now)
         self._publish_state(decision, snap, now)
         self._save_memory(now)
+        self._learn_pv(snap, now)
+
+    def _learn_pv(self, snap: Snapshot, now: float) -> None:
+        """Feed the PV forecast (SCHEDULED) with what the site did; saved every 15 minutes."""
+        if not snap.site.fresh:
+            return
+        ev_w = snap.charger.power_w if snap.charger.online else 0.0
+        self.forecaster.record(
+            now, site_surplus_w(snap.site.pv_power_w, snap.site.consumption_w, ev_w)
+        )
+        if now - self._pv_saved_at >= PV_SAVE_S:
+            try:
+                write_json_atomic(self.store.dir / PV_HISTORY, self.forecaster.to_json())
+            except OSError as exc:
+                log.error("cannot save the PV history: %s", exc)
+            self._pv_saved_at = now
 
     def _save_memory(self, now: float) -> None:
         if self.mem == self._memory_saved or now - self._memory_saved_at < MEMORY_SAVE_S:

@@ -1,0 +1,56 @@
+"""The PV forecast learns the site's surplus per local 15-minute slot and predicts the next day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytz
+
+from control.forecast import SLOT_S, PvForecaster, site_surplus_w
+
+TZ = pytz.timezone("Europe/Amsterdam")
+
+
+def t(day: int, hour: int, minute: int = 0, month: int = 6) -> float:
+    return TZ.localize(dt.datetime(2026, month, day, hour, minute)).timestamp()
+
+
+def test_tomorrow_at_noon_is_like_the_last_days_at_noon() -> None:
+    f = PvForecaster("Europe/Amsterdam", days=3)
+    for day, watts in ((1, 3000.0), (2, 4000.0), (3, 5000.0)):
+        for s in range(0, SLOT_S, 60):
+            f.record(t(day, 12) + s, watts)
+    assert f.expected_w(t(4, 12, 5)) == 4000.0
+    assert f.expected_w(t(4, 3)) is None  # never seen at night
+    slots = f.forecast(t(4, 6), horizon_s=12 * 3600)
+    assert [s.surplus_w for s in slots] == [4000.0]
+    assert slots[0].start == t(4, 12) and slots[0].end == t(4, 12) + SLOT_S
+
+
+def test_today_is_not_used_for_today_and_negative_surplus_counts_as_zero() -> None:
+    f = PvForecaster("Europe/Amsterdam")
+    f.record(t(5, 10), -800.0)
+    f.record(t(6, 10), 2000.0)
+    assert f.expected_w(t(6, 10)) == 0.0  # only day 5 is before day 6
+    assert f.expected_w(t(7, 10)) == 1000.0
+
+
+def test_dst_day_keys_by_local_time() -> None:
+    f = PvForecaster("Europe/Amsterdam")
+    f.record(t(28, 13, month=3), 2500.0)  # Saturday before the spring change
+    assert f.expected_w(t(29, 13, month=3)) == 2500.0  # 13:00 local on the 23-hour day
+
+
+def test_survives_a_json_round_trip_and_drops_garbage() -> None:
+    f = PvForecaster("Europe/Amsterdam")
+    f.record(t(1, 12), 1500.0)
+    g = PvForecaster("Europe/Amsterdam")
+    g.load_json({**f.to_json(), "bad": "x", "2026-06-02": {"x": [1, 2], "5": "y"}})
+    assert g.expected_w(t(2, 12)) == 1500.0
+    assert g.table.keys() == {"2026-06-01"}
+
+
+def test_surplus_excludes_the_car_from_consumption() -> None:
+    assert site_surplus_w(5000.0, (1000.0, 3500.0, 500.0), 3000.0) == 3000.0
+    assert site_surplus_w(5000.0, (1000.0, None, 500.0), 0.0) is None
+    assert site_surplus_w(None, (0.0, 0.0, 0.0), 0.0) is None
