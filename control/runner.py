@@ -152,6 +152,11 @@ class Runner:
         self.charger_stale_s = max(10.0, 5 * float(cfg.get("poll_interval_ms", 1000)) / 1000.0)
         pricing = cfg.get("pricing", {})
         self.price_source = str(pricing.get("source", "static"))
+        if self.price_source == "victron":  # accepted from the old driver's files
+            log.warning(
+                "pricing.source 'victron' reads no price from the GX yet: session cost "
+                "uses pricing.static_rate_eur_per_kwh"
+            )
         self.static_rate = float(pricing.get("static_rate_eur_per_kwh", 0.25))
         self.currency = str(pricing.get("currency", "EUR"))
         self.min_power_w = float(cfg.get("session", {}).get("min_power_w", 100))
