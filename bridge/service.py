@@ -52,6 +52,7 @@ class Bridge:
         self.link, self.mqtt, self.topics, self.clock = link, mqtt, topics, clock
         self.config_path = config_path  # re-read on {base}/config/changed
         self.phases_refused = False  # the charger answered exception 3 on 1215
+        self.command_wall_at: Optional[float] = None  # published as command.at (unix time)
         self.started_at = clock()
         self.keeper = SetpointKeeper(KeeperSettings.from_config(cfg))
         self.apply_config(cfg)
@@ -150,7 +151,10 @@ class Bridge:
         except PayloadError as exc:
             self.reject(topic, payload, str(exc))
             return
-        now = self.clock()
+        now = (
+            time.monotonic()
+        )  # the keeper's timers run on elapsed time: NTP steps can't stretch a lease
+        self.command_wall_at = self.clock()
         if suffix == "cmd/current":
             self.keeper.command_current(float(body["amps"]), now)
             log.debug("command: %s A", body["amps"])
@@ -210,13 +214,14 @@ class Bridge:
 
     def snapshot(self, now: float) -> ChargerState:
         k = self.keeper
+        mono = time.monotonic()
         cmd = CommandStatus(
             amps=k.target_amps(self._station_max()),
             phases=k.phase_target,
             accepted=k.accepted,
-            at=k.commanded_at,
-            lease_s_left=k.lease_left(now),
-            refreshing=k.refreshing(now),
+            at=self.command_wall_at,
+            lease_s_left=k.lease_left(mono),
+            refreshing=k.refreshing(mono),
             reason=k.note,
         )
         st = ChargerState.from_values(now, self.online, self.values if self.online else {}, cmd)
@@ -224,7 +229,7 @@ class Bridge:
 
     # ---- Modbus ------------------------------------------------------------------------
     def poll_once(self) -> None:
-        now = self.clock()
+        now = time.monotonic()  # for the keeper (see handle_command)
         if not self.link.connected:
             if time.monotonic() < self.reconnect_at:
                 return

@@ -103,6 +103,8 @@ class SetpointKeeper:
     def lease_left(self, now: float) -> Optional[float]:
         if self.commanded_at is None:
             return None
+        if now < self.commanded_at:  # the clock went back: elapsed time unknown, fail safe
+            return 0.0
         return max(0.0, self.s.lease_s - (now - self.commanded_at))
 
     def refreshing(self, now: float) -> bool:

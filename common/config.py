@@ -38,6 +38,8 @@ def load_config(path: str | os.PathLike[str], env: Dict[str, str] | None = None)
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"(file): not UTF-8 text at byte {exc.start}"]) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

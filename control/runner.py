@@ -67,6 +67,13 @@ class Link(Protocol):
     def next_event(self, timeout_s: float) -> Optional[Event]: ...
 
 
+def _elapsed(now: float, then: float) -> float:
+    """Seconds since ``then``; after a backward wall-clock step (NTP) the gap is unknown and
+    counts as overdue, so re-sends and saves happen at once instead of an hour later."""
+    gap = now - then
+    return gap if gap >= 0 else float("inf")
+
+
 def subscriptions(topics: Topics, venus: VenusInput) -> List[str]:
     return [
         topics.state,
@@ -180,6 +187,7 @@ class Runner:
         self.config_path: Optional[str] = None  # set by __main__: reloaded on config/changed
         self.forecaster = PvForecaster(str(cfg.get("timezone", "Europe/Amsterdam")))
         self._pv_saved_at = clock()
+        self._idle_wh: Optional[float] = None  # meter with no car plugged in (control/session.py)
         self._started_at = clock()
 
     # --- life cycle ----------------------------------------------------------------------
@@ -189,6 +197,7 @@ class Runner:
         self.user = self.store.load_settings(self.user)
         self.session = self.store.load_session()
         self.forecaster.load_json(read_json_or_quarantine(self.store.dir / PV_HISTORY))
+        self._idle_wh = self.store.load_idle_meter()
         mem = self.store.load_memory(self.clock(), MEMORY_MAX_AGE_S)
         if mem is not None:
             self.mem = mem
@@ -327,7 +336,8 @@ class Runner:
 
     # --- the 1 Hz step -------------------------------------------------------------------
     def snapshot(self, now: float) -> Snapshot:
-        age = now - self._state_at if self._state is not None else float("inf")
+        # a backward clock step makes the age negative: a state arrives every poll, so call it new
+        age = max(0.0, now - self._state_at) if self._state is not None else float("inf")
         view = charger_view(self._state, self._bridge_online, age, self.charger_stale_s)
         wants = bool(getattr(self.core_settings, "pv_forecast", False))  # tests pass fakes
         forecast = self.forecaster.forecast(now) if wants else ()
@@ -371,7 +381,7 @@ class Runner:
         self.forecaster.record(
             now, site_surplus_w(snap.site.pv_power_w, snap.site.consumption_w, ev_w)
         )
-        if now - self._pv_saved_at >= PV_SAVE_S:
+        if _elapsed(now, self._pv_saved_at) >= PV_SAVE_S:
             try:
                 write_json_atomic(self.store.dir / PV_HISTORY, self.forecaster.to_json())
             except OSError as exc:
@@ -379,7 +389,7 @@ class Runner:
             self._pv_saved_at = now
 
     def _save_memory(self, now: float) -> None:
-        if self.mem == self._memory_saved or now - self._memory_saved_at < MEMORY_SAVE_S:
+        if self.mem == self._memory_saved or _elapsed(now, self._memory_saved_at) < MEMORY_SAVE_S:
             return
         try:
             self.store.save_memory(self.mem, now)
@@ -398,7 +408,7 @@ class Runner:
         changed = self._sent_amps is None or abs(amps - self._sent_amps) >= AMPS_EPSILON
         # lease/3: two refreshes may get lost before the bridge lets the setpoint lapse
         if (
-            changed or now - self._sent_at >= self.lease_s / 3.0 - REFRESH_SLACK_S
+            changed or _elapsed(now, self._sent_at) >= self.lease_s / 3.0 - REFRESH_SLACK_S
         ) and self.link.publish(t.cmd_current, json.dumps({"amps": amps})):
             if changed:
                 log.info("setpoint %.2f A (%s)", amps, d.reason)
@@ -415,7 +425,10 @@ class Runner:
         price = self.session_price(snap.prices, now)
         reading = sess.Reading(now, c.vehicle_connected, c.energy_wh, c.power_w, price, snap.site)
         before = self.session
-        self.session, ended = sess.update(self.session, reading, self.min_power_w)
+        self.session, ended = sess.update(
+            self.session, reading, self.min_power_w, idle_energy_wh=self._idle_wh
+        )
+        self._note_idle_meter(c)
         try:
             if ended is not None:
                 log.info("session ended: %.3f kWh", ended.energy_wh / 1000.0)
@@ -423,12 +436,24 @@ class Runner:
             if before is None and self.session is not None:
                 log.info("session started (vehicle plugged in)")
             if (before is None) != (self.session is None) or (
-                now - self._session_saved_at >= SESSION_SAVE_S
+                _elapsed(now, self._session_saved_at) >= SESSION_SAVE_S
             ):
                 self.store.save_session(self.session)
                 self._session_saved_at = now
         except Exception as exc:  # OSError or sqlite3.Error: log, keep controlling
             log.error("cannot persist the session: %s", exc)
+
+    def _note_idle_meter(self, c: ChargerView) -> None:
+        """Remember (and persist, on change) the meter while no car is plugged in."""
+        if c.vehicle_connected or c.energy_wh is None:
+            return
+        if self._idle_wh is not None and abs(c.energy_wh - self._idle_wh) < 1.0:
+            return
+        self._idle_wh = c.energy_wh
+        try:
+            self.store.save_idle_meter(c.energy_wh)
+        except OSError as exc:
+            log.error("cannot save the idle meter reading: %s", exc)
 
     def session_price(self, prices: Prices, now: float) -> Optional[float]:
         if self.price_source == "tibber":
@@ -468,7 +493,7 @@ class Runner:
     def _publish_state(self, d: Decision, snap: Snapshot, now: float) -> None:
         body = self.control_state(d, snap, now)
         same = self._published is not None and {**body, "ts": 0} == {**self._published, "ts": 0}
-        if same and now - self._published_at < STATE_HEARTBEAT_S:
+        if same and _elapsed(now, self._published_at) < STATE_HEARTBEAT_S:
             return
         if self.link.publish(self.topics.control_state, json.dumps(body), retain=True, qos=1):
             self._published, self._published_at = body, now

@@ -84,16 +84,32 @@ def ev_sources(ev_w: float, site: SiteView) -> Tuple[float, float, float]:
     return from_solar / ev_w, from_battery / ev_w, from_grid / ev_w
 
 
+MAX_UNSEEN_WH = 100_000.0  # more than a car takes between two sightings: not ours to count
+
+
 def update(
-    session: Optional[Session], r: Reading, min_power_w: float = 100.0
+    session: Optional[Session],
+    r: Reading,
+    min_power_w: float = 100.0,
+    idle_energy_wh: Optional[float] = None,
 ) -> Tuple[Optional[Session], Optional[Session]]:
-    """(open session after this reading, session that ended now or None)."""
+    """(open session after this reading, session that ended now or None).
+
+    ``idle_energy_wh`` is the meter when a socket without a car was last seen: a car plugged in
+    while nobody watched (charger rebooting, bridge or controller down) charged at the safe
+    current from then on, and that energy belongs to the new session.
+    """
     if session is not None and not r.plugged:
         return None, replace(session, end=r.now, last_update=r.now)
     if session is None:
         if not r.plugged or r.energy_wh is None:
             return None, None
-        return Session(r.now, r.energy_wh, r.energy_wh, r.now), None
+        start_wh = r.energy_wh
+        if idle_energy_wh is not None and 0 <= r.energy_wh - idle_energy_wh <= MAX_UNSEEN_WH:
+            start_wh = idle_energy_wh
+        unseen_wh = r.energy_wh - start_wh  # counted as grid energy at today's price: unknown
+        cost = unseen_wh / 1000.0 * r.price if r.price is not None else 0.0
+        return Session(r.now, start_wh, r.energy_wh, r.now, cost=cost, grid_wh=unseen_wh), None
     return _advance(session, r, min_power_w), None
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import sqlite3
+import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, TextIO
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 SETTINGS_FILE = "settings.json"
 SESSION_FILE = "session.json"
 MEMORY_FILE = "memory.json"
+METER_FILE = "meter.json"  # the lifetime meter when the socket was last seen without a car
 HISTORY_DB = "sessions.sqlite3"
 CSV_COLUMNS = (
     "id",
@@ -119,14 +122,38 @@ class Store:
         self._db: Optional[sqlite3.Connection] = None
 
     def open(self) -> None:
+        """Open (or create) the history; a damaged database is moved aside, not fatal."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.dir / HISTORY_DB))
-        self._db.execute(
+        try:
+            self._db = self._connect_checked()
+        except sqlite3.DatabaseError as exc:
+            path = self.dir / HISTORY_DB
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            os.replace(path, aside)
+            log.warning(
+                "session history %s is corrupt (%s); moved to %s, starting a new one",
+                path,
+                exc,
+                aside,
+            )
+            self._db = self._connect_checked()
+
+    def _connect_checked(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.dir / HISTORY_DB))
+        self._db = db
+        row = db.execute("PRAGMA quick_check").fetchone()
+        if row is None or row[0] != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {row[0] if row else 'no answer'}")
+        db.execute(
             "CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " start REAL NOT NULL UNIQUE, end REAL, energy_wh REAL NOT NULL,"
             " charging_time_s REAL, cost REAL, solar_wh REAL, battery_wh REAL, grid_wh REAL)"
         )
-        self._db.commit()
+        db.commit()
+        return db
 
     def open_readonly(self) -> None:
         """Open the history for reading only (the UI): never creates, locks or changes it."""
@@ -146,6 +173,16 @@ class Store:
         write_json_atomic(self.dir / SETTINGS_FILE, settings_to_dict(settings))
 
     # --- open session --------------------------------------------------------------------
+    def load_idle_meter(self) -> Optional[float]:
+        raw = read_json_or_quarantine(self.dir / METER_FILE)
+        value = raw.get("idle_energy_wh") if isinstance(raw, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        return None
+
+    def save_idle_meter(self, energy_wh: float) -> None:
+        write_json_atomic(self.dir / METER_FILE, {"idle_energy_wh": energy_wh})
+
     def load_session(self) -> Optional[Session]:
         raw = read_json_or_quarantine(self.dir / SESSION_FILE)
         if raw is None:

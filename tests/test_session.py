@@ -131,3 +131,21 @@ def test_from_dict_rejects_garbage() -> None:
     assert Session.from_dict("x") is None
     assert Session.from_dict({"start": "soon"}) is None
     assert Session.from_dict({"start": 1.0}) is None  # required fields missing
+
+
+def test_energy_drawn_before_the_car_was_seen_belongs_to_the_new_session() -> None:
+    """Plugged in while the charger rebooted: it charged at the safe current unobserved."""
+    site = SiteView()
+    first_seen = Reading(1000.0, True, 302_950.0, 4100.0, 0.25, site)
+    session, ended = update(None, first_seen, idle_energy_wh=302_806.0)
+    assert ended is None and session is not None
+    assert session.start_energy_wh == 302_806.0 and session.energy_wh == pytest.approx(144.0)
+
+
+def test_an_implausible_idle_reading_is_not_trusted() -> None:
+    site = SiteView()
+    r = Reading(1000.0, True, 302_950.0, 0.0, None, site)
+    later, _ = update(None, r, idle_energy_wh=303_000.0)  # meter above now: another charger?
+    far, _ = update(None, r, idle_energy_wh=1_000.0)  # 300 kWh unseen: not one session
+    assert later is not None and later.start_energy_wh == 302_950.0
+    assert far is not None and far.start_energy_wh == 302_950.0
