@@ -35,7 +35,8 @@ STATUS_BLOCK = next(
     if b.device is Device.SOCKET and b.start <= SETPOINT.address < b.start + b.count
 )
 HEARTBEAT_S = 30.0  # republish an unchanged state this often
-RECONNECT_MAX_S = 5.0  # cap of the reconnect back-off: a returning charger is seen within 5 s
+RECONNECT_MAX_S = 5.0  # cap of the back-off after attempts that hung (timeouts)
+QUICK_FAILURE_S = 0.5  # a connect that failed faster than this was refused: retry next poll
 ILLEGAL_VALUE = 3
 
 
@@ -252,6 +253,7 @@ class Bridge:
         self.publish_state()
 
     def connect(self) -> bool:
+        started = time.monotonic()
         try:
             self.link.connect()
             identity: Dict[str, codec.Value] = {}
@@ -263,16 +265,24 @@ class Bridge:
             identity["sockets"] = station.get("sockets")
         except (ChargerUnavailable, ChargerRejected) as exc:
             self.link.close()
-            self.lost(str(exc))
+            self.lost(str(exc), quick=time.monotonic() - started < QUICK_FAILURE_S)
             return False
         self.identity = identity
         self.backoff_s = self.poll_s
         self.publish_info()
         return True
 
-    def lost(self, why: str) -> None:
-        self.reconnect_at = time.monotonic() + self.backoff_s
-        self.backoff_s = min(self.backoff_s * 2, max(RECONNECT_MAX_S, self.poll_s))
+    def lost(self, why: str, quick: bool = False) -> None:
+        """Mark the charger unreachable and plan the next attempt.
+
+        A refused connection costs nothing, so it is retried every poll: a charger that comes
+        back is online within one poll. An attempt that hung (timeout) blocks this loop, so
+        those back off exponentially up to RECONNECT_MAX_S."""
+        if quick:
+            self.reconnect_at = time.monotonic() + self.poll_s
+        else:
+            self.reconnect_at = time.monotonic() + self.backoff_s
+            self.backoff_s = min(self.backoff_s * 2, max(RECONNECT_MAX_S, self.poll_s))
         if self.online or self.down_since is None:
             log.error(
                 "charger %s:%s unreachable: %s; retrying with back-off up to %.0f s",
