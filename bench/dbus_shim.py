@@ -15,23 +15,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+from bench.procstat import cpu_s, rss_mb
+
 UPDATES = 20
 PERIOD_S = 1.0
-
-
-def _cpu_s(pid: int) -> float:
-    import os
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int, field: str = "VmRSS") -> float:
-    """VmRSS (all resident), RssAnon (private to the process) from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run(updates: int = UPDATES) -> Dict[str, Any]:
@@ -59,7 +46,7 @@ def run(updates: int = UPDATES) -> Dict[str, Any]:
         client.wait(lambda: client.value(name, "/Connected") == 1, 10)
         pump(1.0)
         latencies: List[float] = []
-        cpu0, t0 = _cpu_s(shim.pid), time.monotonic()
+        cpu0, t0 = cpu_s(shim.pid), time.monotonic()
         for i in range(updates):
             state["power_w"] = 1000.0 + i
             state["l1"]["power_w"] = 300.0 + i
@@ -69,13 +56,13 @@ def run(updates: int = UPDATES) -> Dict[str, Any]:
             client.wait(lambda m=mark: client.items_changed(m), 5)
             latencies.append((time.perf_counter() - sent) * 1000)
             pump(max(0.0, t0 + (i + 1) * PERIOD_S - time.monotonic()))
-        cpu_ms = (_cpu_s(shim.pid) - cpu0) * 1000 / updates
+        cpu_ms = (cpu_s(shim.pid) - cpu0) * 1000 / updates
         latencies.sort()
         return {
-            "dbus_shim_rss_mb": round(_rss_mb(shim.pid), 1),
+            "dbus_shim_rss_mb": round(rss_mb(shim.pid), 1),
             # shared libraries (libpython, GLib, libdbus, libssl) are most of VmRSS and are
             # shared with Venus's own Python services; the private part is what the shim adds
-            "dbus_shim_rss_private_mb": round(_rss_mb(shim.pid, "RssAnon"), 1),
+            "dbus_shim_rss_private_mb": round(rss_mb(shim.pid, "RssAnon"), 1),
             "dbus_shim_cpu_ms_per_update": round(cpu_ms, 2),
             "dbus_shim_latency_ms_p50": round(statistics.median(latencies), 2),
             "dbus_shim_latency_ms_p99": round(

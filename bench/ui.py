@@ -17,16 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+from bench.procstat import rss_mb
+
 SSE_STREAMS = 5
 CONCURRENCY = 50
 REQUESTS_PER_THREAD = 20
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _sse_reader(port: int, stop: threading.Event, events: List[int]) -> None:
@@ -90,14 +85,14 @@ def run() -> Dict[str, Any]:
     try:
         wait_until(lambda: _status_ok(web_port), 15)
         time.sleep(3)
-        rss_idle = _rss_mb(ui.pid)
+        rss_idle = rss_mb(ui.pid)
         events: List[int] = []
         for _ in range(SSE_STREAMS):
             t = threading.Thread(target=_sse_reader, args=(web_port, stop, events), daemon=True)
             t.start()
             threads.append(t)
         time.sleep(4)
-        rss_sse = _rss_mb(ui.pid)
+        rss_sse = rss_mb(ui.pid)
         latencies: List[float] = []
         errors: List[str] = []
         workers = [
@@ -113,7 +108,7 @@ def run() -> Dict[str, Any]:
             w.join()
         wall_s = time.perf_counter() - t0
         latencies.sort()
-        rss_load = _rss_mb(ui.pid)
+        rss_load = rss_mb(ui.pid)
         return {
             "rss_idle_mb": round(rss_idle, 1),
             "rss_5_sse_mb": round(rss_sse, 1),
