@@ -17,7 +17,7 @@ help:
 	@echo "make bench  - print speed/memory figures;  make bench-control - judge the controller"
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(SYSPY) -m venv --system-site-packages $(VENV)
+	@bash scripts/make-venv.sh $(SYSPY) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
@@ -59,7 +59,7 @@ bench-control: $(STAMP)
 DEMO_STAMP := $(VENV)/.installed-demo
 DEMO_ARGS ?=
 $(DEMO_STAMP): pyproject.toml
-	@test -x $(PY) || $(SYSPY) -m venv --system-site-packages $(VENV)
+	@bash scripts/make-venv.sh $(SYSPY) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
 	@touch $(DEMO_STAMP)
