@@ -75,6 +75,8 @@ def client(bus: DbusDaemon, shim: Proc) -> Iterator[Client]:
     c = Client(bus.address)
     c.wait(lambda: c.owner(NAME), 15)
     c.wait(lambda: c.value(NAME, "/Connected") == 1, 10)
+    # control/state arrives on its own subscription, possibly after the charger state
+    c.wait(lambda: c.value(NAME, "/Mode") == 1, 10)
     yield c
     c.close()
 
