@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
-import sys
 import threading
 from typing import List, Optional
 
 from bridge.ha_discovery import HaSettings
 from bridge.modbus_link import ModbusLink
 from bridge.service import Bridge
-from common.config import ConfigError, charger_id, load_config
-from common.logsetup import setup_logging
+from common.cli import start
+from common.config import charger_id
 from common.mqtt_link import MqttLink, MqttSettings
 from common.topics import Topics
 
@@ -21,15 +19,9 @@ DEFAULT_CONFIG = "/data/alfen/config.yaml"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bridge", description=__doc__)
-    parser.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="YAML config file")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    cfg, config_path = start("python -m bridge", __doc__, "bridge", argv, DEFAULT_CONFIG)
+    if cfg is None:
         return 2
-    setup_logging(cfg, "bridge")
     log = logging.getLogger("bridge")
     topics = Topics(cfg["mqtt"]["prefix"], charger_id(cfg))
     ha = HaSettings.from_config(cfg)
@@ -40,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         + ([ha.status_topic] if ha.enabled else []),
         will=(topics.availability, "offline"),
     )
-    bridge = Bridge(cfg, ModbusLink.from_config(cfg), mqtt, topics, config_path=args.config)
+    bridge = Bridge(cfg, ModbusLink.from_config(cfg), mqtt, topics, config_path=config_path)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

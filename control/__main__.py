@@ -6,7 +6,6 @@ stderr), 1 when the process cannot run at all (the core is missing, the state di
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -14,8 +13,8 @@ import sys
 import threading
 from typing import List, Optional
 
-from common.config import ConfigError, charger_id, load_config
-from common.logsetup import setup_logging
+from common.cli import start
+from common.config import charger_id
 from common.mqtt_link import MqttLink, MqttSettings
 from common.topics import Topics
 from control.runner import Runner, subscriptions
@@ -28,17 +27,9 @@ log = logging.getLogger("control")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m control", description=__doc__)
-    parser.add_argument("--config", required=True, help="YAML configuration file")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"{exc.source}: invalid configuration", file=sys.stderr)
-        for line in exc.problems:
-            print(line, file=sys.stderr)
+    cfg, config_path = start("python -m control", __doc__, "control", argv)
+    if cfg is None:
         return 2
-    setup_logging(cfg, "control")
     try:
         from control.core import CoreSettings, decide
     except ImportError as exc:
@@ -65,7 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         defaults_from_config(cfg),
         tibber,
     )
-    runner.config_path = args.config
+    runner.config_path = config_path
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())

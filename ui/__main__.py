@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -11,8 +10,8 @@ from typing import Any, List, Optional
 
 from waitress.server import create_server
 
-from common.config import ConfigError, charger_id, load_config
-from common.logsetup import setup_logging
+from common.cli import start
+from common.config import charger_id
 from common.mqtt_link import MqttLink, MqttSettings
 from common.topics import DEFAULT_PREFIX, Topics
 from ui.app import create_app
@@ -47,18 +46,12 @@ def build(cfg: dict, config_path: str) -> tuple:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui", description=__doc__)
-    parser.add_argument("--config", required=True, help="YAML config file")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    cfg, config_path = start("python -m ui", __doc__, "ui", argv)
+    if cfg is None:
         return 2
-    setup_logging(cfg, "ui")
     host, port = cfg["web"]["host"], int(cfg["web"]["port"])
     try:
-        link, feeder, ctx = build(cfg, os.path.abspath(args.config))
+        link, feeder, ctx = build(cfg, os.path.abspath(config_path))
     except OSError as exc:
         log.error("cannot prepare the write token in %s: %s", cfg["state_dir"], exc)
         return 1

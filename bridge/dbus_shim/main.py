@@ -8,11 +8,9 @@ saves the energy floor and exits 0.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import queue
 import signal
-import sys
 import threading
 import time
 from typing import Any, Callable, List, Optional
@@ -22,8 +20,7 @@ from bridge.dbus_shim.paths import SERVICE_PREFIX
 from bridge.dbus_shim.service import Shim, ShimConfig
 from bridge.dbus_shim.settings import claim_instance, unique_id, watch_instance
 from bridge.dbus_shim.store import Store
-from common.config import ConfigError, load_config
-from common.logsetup import setup_logging
+from common.cli import start
 from common.mqtt_link import Event, MqttLink, MqttSettings
 
 log = logging.getLogger("bridge.dbus_shim")
@@ -193,18 +190,14 @@ class Runner:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bridge.dbus_shim",
-        description="Show the Alfen charger on the Victron GX D-Bus as com.victronenergy.evcharger",
+    cfg, _path = start(
+        "python -m bridge.dbus_shim",
+        "Show the Alfen charger on the Victron GX D-Bus as com.victronenergy.evcharger",
+        "dbus-shim",
+        argv,
     )
-    parser.add_argument("--config", required=True, help="YAML configuration file")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    if cfg is None:
         return 2
-    setup_logging(cfg, "dbus-shim")
     try:
         return Runner(cfg).run()
     except Exception:

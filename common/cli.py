@@ -1,0 +1,37 @@
+"""The prologue every process shares: ``--config FILE``, validation, logging.
+
+An invalid config prints one line per problem on stderr and the process exits 2 (design §6),
+the same way in the bridge, the controller, the shim and the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+from common.config import ConfigError, load_config
+from common.logsetup import setup_logging
+
+
+def start(
+    prog: str,
+    description: Optional[str],
+    process: str,
+    argv: Optional[List[str]] = None,
+    default_config: Optional[str] = None,
+) -> Tuple[Optional[Dict[str, Any]], str]:
+    """(validated config with logging set up, config path); config None = exit with code 2."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if default_config:
+        parser.add_argument("--config", "-c", default=default_config, help="YAML config file")
+    else:
+        parser.add_argument("--config", "-c", required=True, help="YAML config file")
+    path: str = parser.parse_args(argv).config
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None, path
+    setup_logging(cfg, process)
+    return cfg, path
