@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytz
 import yaml
 
-from common.schemas import _validator, load_schema, path_of
+from common.schemas import load_schema, path_of, schema_errors
 
 CONFIG_SCHEMA = "config"
 ENV_OVERRIDES = {"ALFEN_WEB_HOST": ("web", "host", str), "ALFEN_WEB_PORT": ("web", "port", int)}
@@ -75,9 +75,7 @@ def schema_problems(cfg: Any) -> List[str]:
     """One line per schema violation: path, value, expected form."""
     schema = load_schema(CONFIG_SCHEMA)
     lines = []
-    for err in sorted(
-        _validator(CONFIG_SCHEMA).iter_errors(cfg), key=lambda e: list(map(str, e.path))
-    ):
+    for err in sorted(schema_errors(CONFIG_SCHEMA, cfg), key=lambda e: list(map(str, e.path))):
         key = path_of(err) or "(top level)"
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))

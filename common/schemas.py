@@ -5,10 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
-import jsonschema
-
+from common.schema_check import SchemaError, check_supported, iter_errors
 from schemas import SCHEMA_DIR
 
 
@@ -18,15 +17,16 @@ class PayloadError(ValueError):
 
 @functools.cache
 def load_schema(name: str) -> Dict[str, Any]:
+    """The parsed schema, refused at load if it uses a keyword common.schema_check cannot check."""
     with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as fh:
-        return json.load(fh)
+        schema: Dict[str, Any] = json.load(fh)
+    check_supported(schema, f"{name}.schema.json#")
+    return schema
 
 
-@functools.cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
-    schema = load_schema(name)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+def schema_errors(name: str, value: Any) -> Iterator[SchemaError]:
+    """Every violation of schema ``name`` by ``value``."""
+    return iter_errors(load_schema(name), value)
 
 
 def _reject_constant(token: str) -> float:
@@ -48,7 +48,7 @@ def parse_json(raw: bytes | str) -> Any:
         raise PayloadError(f"payload is not JSON: {exc}") from None
 
 
-def path_of(error: jsonschema.ValidationError) -> str:
+def path_of(error: SchemaError) -> str:
     """Dotted key path of a validation error ("controls.max_retries", "schedule.items.0.start")."""
     return ".".join(str(p) for p in error.absolute_path)
 
@@ -56,12 +56,12 @@ def path_of(error: jsonschema.ValidationError) -> str:
 def errors_of(name: str, value: Any) -> List[Tuple[str, str]]:
     """Every problem as (key path, message), sorted by path; empty when valid."""
     problems = []
-    for err in _validator(name).iter_errors(value):
+    for err in schema_errors(name, value):
         problems.append((path_of(err), _message(err)))
     return sorted(set(problems))
 
 
-def _message(err: jsonschema.ValidationError) -> str:
+def _message(err: SchemaError) -> str:
     if err.validator == "additionalProperties":
         return err.message.replace("Additional properties are not allowed", "unknown key")
     if err.validator in ("oneOf", "anyOf") and err.context:

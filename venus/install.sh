@@ -54,14 +54,7 @@ make_venv() {
     fi
     if [ "$NO_PIP" != 1 ]; then
         say "installing Python packages (pure Python only; a GX cannot build wheels)"
-        # --only-binary: never try to compile on the GX. jsonschema >= 4.18 needs rpds-py, which
-        # has armv7/aarch64 wheels; where none fits, fall back to the pure-Python 4.17 line.
-        if ! "$DEST/venv/bin/python" -m pip install -q --disable-pip-version-check \
-                --only-binary rpds-py "$DEST"; then
-            say "no prebuilt rpds-py for this GX: using jsonschema 4.17 (pure Python)"
-            "$DEST/venv/bin/python" -m pip install -q --disable-pip-version-check \
-                "jsonschema>=4.17,<4.18" "$DEST"
-        fi
+        "$DEST/venv/bin/python" -m pip install -q --disable-pip-version-check "$DEST"
     fi
 }
 
