@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import sys
 from typing import Any, Dict
 
@@ -19,6 +18,18 @@ class _JsonFormatter(logging.Formatter):
                 "msg": record.getMessage(),
             }
         )
+
+
+def log_file_for(path: str, process: str) -> str:
+    """One file per process: ``/var/log/alfen_driver.log`` → ``/var/log/alfen_driver.bridge.log``.
+
+    The seed ran one process; here four share the config, and four RotatingFileHandlers on one
+    file would rotate it under each other and lose lines.
+    """
+    head, dot, ext = path.rpartition(".")
+    if not dot or "/" in ext:
+        return f"{path}.{process}"
+    return f"{head}.{process}.{ext}"
 
 
 def setup_logging(cfg: Dict[str, Any], process: str) -> None:
@@ -38,10 +49,14 @@ def setup_logging(cfg: Dict[str, Any], process: str) -> None:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(fmt)
         root.addHandler(console)
-    path = lc.get("file")
+    path = log_file_for(lc["file"], process) if lc.get("file") else None
     if path:
+        # imported only when a log file is configured: logging.handlers pulls in pickle,
+        # socket and queue (0.7 MB), and on a GX multilog usually keeps the logs instead
+        from logging.handlers import RotatingFileHandler
+
         try:
-            handler = logging.handlers.RotatingFileHandler(
+            handler = RotatingFileHandler(
                 path,
                 maxBytes=int(float(lc.get("max_file_size_mb", 10)) * 1024 * 1024),
                 backupCount=int(lc.get("backup_count", 5)),

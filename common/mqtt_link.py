@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from common.deferred_import import defer
+
+# paho imports both at the top; without TLS or a SOCKS proxy it never reads either (see
+# deferred_import): 7.4 MB of each process that a plain local broker does not need.
+defer("urllib.request")
+defer("ssl")
+
+import paho.mqtt.client as paho  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +104,8 @@ class MqttLink:
         if s.username:
             client.username_pw_set(s.username, s.password or None)
         if s.tls:
+            import ssl  # the real module, loaded here (see the defer above)
+
             client.tls_set(ca_certs=s.ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
             client.tls_insecure_set(s.tls_insecure)
         if self.will:

@@ -1,7 +1,7 @@
 """The shim's runner: config, D-Bus connection, instance claim, MQTT link, GLib main loop.
 
-MQTT callbacks only enqueue (``common.mqtt_link``); the queue wakes the GLib loop with
-``GLib.idle_add`` and every event is handled there, so D-Bus objects are only touched from the
+MQTT callbacks only enqueue (``common.mqtt_link``); the queue wakes the GLib loop
+(``glib_loop.GLibLoop``, GLib through ctypes) with ``idle_add`` and every event is handled there, so D-Bus objects are only touched from the
 main loop. A 1 s timer notices a bridge that went silent. SIGTERM releases the bus name,
 saves the energy floor and exits 0.
 """
@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable, List, Optional
 
 from bridge.dbus_shim.backend import close_service, make_service
+from bridge.dbus_shim.glib_loop import GLibLoop
 from bridge.dbus_shim.paths import SERVICE_PREFIX
 from bridge.dbus_shim.service import Shim, ShimConfig
 from bridge.dbus_shim.settings import claim_instance, unique_id, watch_instance
@@ -66,17 +67,16 @@ class Runner:
         self.shim: Optional[Shim] = None
         self.bus: Any = None
         self.service: Any = None
-        self.loop: Any = None
+        self.loop: Optional[GLibLoop] = None
         self.claimed_uid: Optional[str] = None
         self._watch: Any = None
         self.queue: Optional[WakingQueue] = None
 
     def run(self) -> int:
         from dbus.mainloop.glib import DBusGMainLoop
-        from gi.repository import GLib
 
         DBusGMainLoop(set_as_default=True)
-        self.loop = GLib.MainLoop()
+        self.loop = loop = GLibLoop()
         sc = self.shim_cfg
         self.bus = connect_bus(self.cfg.get("dbus", {}))
         link = MqttLink(
@@ -87,10 +87,10 @@ class Runner:
         shim = Shim(sc, lambda t, p: link.publish(t, p), Store(sc.state_file))
         shim.load()
         link.subscriptions = shim.subscriptions()
-        self.queue = WakingQueue(10000, lambda: GLib.idle_add(self._drain))
+        self.queue = WakingQueue(10000, lambda: loop.idle_add(self._drain))
         link.events = self.queue
         self.link, self.shim = link, shim
-        shim.refresh_soon = lambda: GLib.idle_add(self._refresh_once)
+        shim.refresh_soon = lambda: loop.idle_add(self._refresh_once)
         link.start()
         self._wait_for_info(SERIAL_WAIT_S)
         self._claim(shim.memory.serial)
@@ -105,10 +105,10 @@ class Runner:
             link.stop()
             return 1
         log.info("%s on D-Bus (%s BusItem), instance %s", name, backend, shim.device_instance)
-        GLib.timeout_add(TICK_MS, self._tick)
+        loop.timeout_add(TICK_MS, self._tick)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, self._stop)
-        self.loop.run()
+            loop.unix_signal_add(sig, self._stop)
+        loop.run()
         self._shutdown()
         return 0
 
@@ -177,6 +177,7 @@ class Runner:
 
     def _stop(self) -> bool:
         log.info("stopping")
+        assert self.loop is not None
         self.loop.quit()
         return False
 
