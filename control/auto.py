@@ -27,17 +27,56 @@ from control.phases import Step
 from control.settings import CoreSettings
 
 FALL_SPEEDUP = 4.0  # falling surplus is followed this many times faster than a rising one
+NIGHT_PV_W = 50.0  # below this (slow average) it is night: the day's PV peak starts again
+PAST_PEAK = 0.85  # the slow PV average under this share of the day's peak: past the peak
 
 
-def raw_surplus_w(snap: Snapshot, s: CoreSettings) -> Optional[float]:
+def raw_surplus_w(snap: Snapshot, s: CoreSettings, past_peak: bool = False) -> Optional[float]:
     site = snap.site
     if any(g is None for g in site.grid_power_w):
         return None
     grid_w = sum(g or 0.0 for g in site.grid_power_w)
     batt_w = site.battery_power_w or 0.0
     soc = site.battery_soc
-    share = batt_w if soc is None or soc >= s.battery_priority_soc else min(batt_w, 0.0)
+    share = batt_w if _battery_shares(soc, past_peak, s) else min(batt_w, 0.0)
     return ev_power_w(snap, s) - grid_w + share - s.reserve_w
+
+
+def _battery_shares(soc: Optional[float], past_peak: bool, s: CoreSettings) -> bool:
+    """May the car have what the battery is absorbing?
+
+    Above ``battery_priority_soc``, yes. With ``afternoon_battery_soc`` set, once the day's PV
+    has passed its peak only above that: a battery that will not fill before dark keeps the
+    afternoon sun, or the car's solar would be bought back from the grid in the evening.
+    """
+    if soc is None:
+        return True
+    floor = s.battery_priority_soc
+    if past_peak and s.afternoon_battery_soc is not None:
+        floor = max(floor, s.afternoon_battery_soc)
+    return soc >= floor
+
+
+def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:
+    """A slow PV average (``pv_trend_s``) and its highest value today; reset at night."""
+    pv = snap.site.pv_power_w
+    if pv is None:
+        return mem
+    slow, at, peak = _extra(mem, "pv_slow_w"), _extra(mem, "pv_at"), _extra(mem, "pv_peak_w")
+    if slow is None or at is None:
+        slow, peak = pv, pv
+    else:
+        k = 1.0 - math.exp(-max(0.0, snap.now - at) / max(1.0, s.pv_trend_s))
+        slow += (pv - slow) * k
+        peak = max(peak or 0.0, slow)
+    if slow < NIGHT_PV_W:
+        peak = slow  # a new day starts from the dark
+    return _with_extra(mem, pv_slow_w=slow, pv_at=snap.now, pv_peak_w=peak)
+
+
+def past_pv_peak(mem: Memory) -> bool:
+    slow, peak = _extra(mem, "pv_slow_w"), _extra(mem, "pv_peak_w")
+    return slow is not None and peak is not None and peak > NIGHT_PV_W and slow < PAST_PEAK * peak
 
 
 def ev_power_w(snap: Snapshot, s: CoreSettings) -> float:
@@ -109,7 +148,8 @@ def _reset_timers(mem: Memory) -> Memory:
 def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     """AUTO's proposal for this instant; ``max_a`` is the ceiling from station and user."""
     site = snap.site
-    raw = raw_surplus_w(snap, s) if site.fresh else None
+    mem = track_pv_peak(mem, snap, s) if site.fresh else mem
+    raw = raw_surplus_w(snap, s, past_pv_peak(mem)) if site.fresh else None
     if raw is None:
         mem = ph.abort(_reset_timers(mem))
         why = "no fresh data from the Victron system (grid meter/battery): AUTO does not charge"
@@ -170,8 +210,16 @@ def _idle(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     phases = mem.phases
     cooldown_ok = _cooldown_left(mem, now, s) <= 0
     if _can_switch(snap, mem) and cooldown_ok:
-        three = surplus >= max(s.phase_up_w, _min_w(s, 3) + s.start_margin_w)
-        phases = 3 if three and trend_w(mem) >= s.phase_down_w else 1
+        # Already on 3 phases: stay there while the surplus covers their minimum with the start
+        # margin (flipping to 1 phase just before a start costs a switch and a second start
+        # soon after). From 1 phase, go up only as a running car would (phase_up_w and trend):
+        # a car of unknown phase count starts cheaper on 1.
+        three_min = _min_w(s, 3) + s.start_margin_w
+        if mem.phases == 3:
+            phases = 3 if surplus >= three_min else 1
+        else:
+            up = surplus >= max(s.phase_up_w, three_min) and trend_w(mem) >= s.phase_down_w
+            phases = 3 if up else 1
     need_w = _min_w(s, phases) + s.start_margin_w
     if max_a < s.min_current_a:
         return Step(0.0, None, Status.WAIT_SUN, "current limit below 6 A", _reset_partial(mem))

@@ -57,6 +57,11 @@ class CoreSettings:
     deadband_a: float = 0.5
     smoothing_s: float = 20.0
     battery_priority_soc: float = 80.0
+    # After the day's PV peak, the battery's charging counts as surplus only above this SOC
+    # (None: battery_priority_soc all day). 95 keeps the afternoon sun for a battery that would
+    # not fill otherwise: no evening import caused by the car, a little less solar in the car.
+    afternoon_battery_soc: Optional[float] = None
+    pv_trend_s: float = 1800.0  # time constant of the slow PV average that finds the day's peak
     low_soc_margin: float = 5.0
     low_soc_hysteresis: float = 3.0
     reserve_w: float = 100.0
@@ -108,6 +113,7 @@ class CoreSettings:
             deadband_a=float(auto.get("deadband_a", d.deadband_a)),
             smoothing_s=float(auto.get("smoothing_s", d.smoothing_s)),
             battery_priority_soc=float(auto.get("battery_priority_soc", d.battery_priority_soc)),
+            afternoon_battery_soc=_optional_float(auto.get("afternoon_battery_soc")),
             low_soc_margin=float(auto.get("low_soc_margin", d.low_soc_margin)),
             low_soc_hysteresis=float(auto.get("low_soc_hysteresis", d.low_soc_hysteresis)),
             reserve_w=float(auto.get("reserve_w", d.reserve_w)),
@@ -135,3 +141,7 @@ class CoreSettings:
             pv_forecast=bool(sch.get("pv_forecast", False)),
             timezone=str(cfg.get("timezone", d.timezone)),
         )
+
+
+def _optional_float(value: Any) -> Optional[float]:
+    return None if value is None else float(value)

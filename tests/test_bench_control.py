@@ -52,3 +52,16 @@ def test_evcc_rule_waits_a_minute_and_acts_every_30s() -> None:
 def test_scheduled_night_meets_deadline_near_cheapest() -> None:
     r = bc.run_night("2026-06-16", 10.0, CoreSettings(), seed=3, dt=10.0)
     assert r.on_time and r.cost_eur <= 1.01 * r.cheapest_eur
+
+
+def test_optimum_reports_what_its_solar_costs_in_import() -> None:
+    # winter_clear: the battery reaches its priority SOC only after noon and never fills, so
+    # all of the optimum's "solar" is battery charge the evening then buys back from the grid
+    s = CoreSettings()
+    spec = days.by_name("winter_clear")
+    tr = days.build(spec)
+    base, _ = bc.run_day(spec, tr, None, s)
+    best = bc.optimum_day(spec, tr, s)
+    bc.caused_by_ev(best, base, tr, spec)
+    assert best.solar_kwh > 0.5
+    assert best.import_kwh > 0.5 * best.solar_kwh

@@ -275,3 +275,52 @@ def test_start_margin_and_phase_choice_when_idle() -> None:
     assert res[-1][2].phases == 1 and res[-1][1].amps > 0
     res = _run_soc([(t, 7000.0) for t in range(0, 200, 2)], s, soc=50.0)
     assert res[-1][2].phases == 3 and res[-1][1].amps == pytest.approx(10.1)
+
+
+def test_idle_on_three_phases_stays_there_when_the_surplus_covers_them() -> None:
+    # The battery reaches its priority SOC and 4.4 kW appear at once: the slow trend is still
+    # low, yet the charger (already on 3 phases) must not flip to 1 phase before the start.
+    s = replace(S, start_margin_w=150.0, trend_s=300.0)
+    steps = [(t, 0.0) for t in range(0, 600, 2)] + [(t, 4400.0) for t in range(600, 800, 2)]
+    res = _run_soc(steps, s, soc=85.0)
+    assert all(d.phases in (None, 3) for _, d, _ in res)
+    assert res[-1][2].phases == 3 and res[-1][1].amps > 0
+    # from 1 phase, the same surplus does not switch up (phase_switch_up_w 4500 and the trend)
+    mem = Memory(phases=1)
+    for t in range(0, 200, 2):
+        ch = charger(0.0, phases=1, phase_switching_available=True)
+        si = site(grid_w=-4400.0, soc=85.0)
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
+        assert dec.phases in (None, 1)
+
+
+def _day(
+    s: CoreSettings, pv_at: Any, batt_w: float, soc: float, hours: float = 6.0
+) -> List[Tuple[float, Decision]]:
+    """No export, the battery absorbing ``batt_w``, PV following ``pv_at(t)``; 60 s steps."""
+    mem, out = Memory(phases=3), []
+    for t in range(0, int(hours * 3600), 60):
+        si = site(grid_w=0.0, batt_w=batt_w, soc=soc, pv_power_w=pv_at(t))
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, si=si), now=T0 + t), mem, s)
+        out.append((float(t), dec))
+    return out
+
+
+def _sun(t: float) -> float:
+    """A day's PV: rising to 6 kW at 3 h, falling after."""
+    return max(0.0, 6000.0 - abs(t - 3 * 3600) * 6000.0 / (4 * 3600))
+
+
+def test_afternoon_battery_soc_keeps_the_afternoon_sun_for_the_battery() -> None:
+    keep = replace(S, afternoon_battery_soc=95.0)
+    morning = [d for t, d in _day(keep, _sun, 3000.0, 85.0) if t < 3 * 3600]
+    assert all(d.details["surplus_w"] == pytest.approx(3000.0) for d in morning[1:])
+    late = [d for t, d in _day(keep, _sun, 3000.0, 85.0) if t > 5 * 3600]
+    # past the peak (the slow PV average under 85 % of the day's best) the battery keeps it
+    assert late and all(d.details["surplus_w"] == pytest.approx(0.0) for d in late)
+    assert late[-1].amps == 0 and late[-1].status == Status.WAIT_SUN
+    # a nearly full battery shares again; and without the setting nothing changes all day
+    full = [d for t, d in _day(keep, _sun, 3000.0, 96.0) if t > 5 * 3600]
+    assert all(d.details["surplus_w"] == pytest.approx(3000.0) for d in full)
+    plain = [d for t, d in _day(S, _sun, 3000.0, 85.0) if t > 5 * 3600]
+    assert all(d.details["surplus_w"] == pytest.approx(3000.0) for d in plain)
