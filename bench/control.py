@@ -350,9 +350,15 @@ def verdict(table: Dict[str, Dict[str, DayResult]], name: str = "core") -> List[
                 f"MISS {day}: solar {core.solar_kwh:.2f} < 0.95 × optimum {opt:.2f} "
                 f"(ratio {core.solar_kwh / opt:.3f})"
             )
-        if core.starts >= row["evcc(c)"].starts and core.starts > 0:
+        evcc = row["evcc(c)"]
+        if core.starts >= evcc.starts and core.starts > 0:
+            why = ""
+            if evcc.starts == 0:
+                why = f" (evcc(c) never charged; here {core.solar_kwh:.1f} kWh of solar)"
+            elif core.starts == 1:
+                why = " (a tie at the minimum: charging at all takes one start)"
             lines.append(
-                f"MISS {day}: {core.starts} starts, not fewer than evcc(c) {row['evcc(c)'].starts}"
+                f"MISS {day}: {core.starts} starts, not fewer than evcc(c) {evcc.starts}{why}"
             )
         for ref in ("seed(b)", "evcc(c)"):
             other = row[ref].import_kwh
