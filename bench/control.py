@@ -14,6 +14,10 @@ Definitions (the same for every controller; nothing here knows which one it meas
 * **EV solar** = Σ min(car power, solar available to the car).
 * **grid import caused by the EV** = grid import of the day − grid import of the same day
   without the car, plus the battery energy the car left missing at midnight (to be bought back).
+* **net solar** = EV energy − grid import caused by the EV: what the sun gave the car over
+  the day, directly or through the battery it refilled (evcc also counts battery energy as
+  solar). The per-second **EV solar** above does not credit a battery that carries the car
+  through a cloud and is refilled later; the net figure does, and charges battery debt.
 * **missed surplus** = export while the car was plugged in and not full, as far as the car could
   have taken it (up to its max power; while paused only when the export covered 6 A on 1 phase).
 * **cost** = change in (import cost − export revenue at 0.07 €/kWh) caused by the car, with the
@@ -322,6 +326,26 @@ def print_auto(table: Dict[str, Dict[str, DayResult]]) -> Dict[str, float]:
     return {"opt": opt, "bound": bound}
 
 
+def net_solar(r: DayResult) -> float:
+    """EV energy that caused no grid import: from the sun, directly or through the battery."""
+    return r.ev_kwh - max(0.0, r.import_kwh)
+
+
+def print_net(table: Dict[str, Dict[str, DayResult]]) -> None:
+    """The same days counted by the day's balance instead of second by second (see docstring)."""
+    names = ("core", "core-keep", "evcc(c)")
+    print(f"{'day':17}{'opt. net':>9}" + "".join(f"{n + ' net':>16}" for n in names))
+    for day, row in table.items():
+        opt = row["optimum(a)"]
+        opt_net = opt.solar_kwh - max(0.0, opt.import_kwh)
+        cells = []
+        for name in names:
+            got = net_solar(row[name])
+            ratio = f"({got / opt_net:.2f})" if opt_net > 0.05 else "(n/a)"
+            cells.append(f"{got:9.1f} {ratio:>6}")
+        print(f"{day:17}{opt_net:9.1f}" + "".join(f"{c:>16}" for c in cells))
+
+
 def _ratio(r: DayResult, opt: float) -> str:
     return f"{r.solar_kwh / opt:.3f}" if opt > 0.05 else "n/a (no solar for the car)"
 
@@ -387,6 +411,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     table = bench_auto(specs, s)
     print_auto(table)
+    print()
+    print("Net solar = EV energy − grid import it caused (battery-buffered sun counts; the ratio")
+    print("is to the optimum's net, which is not itself maximised on this measure)")
+    print_net(table)
     print()
     for name in ("core", "core-keep"):
         misses = verdict(table, name)

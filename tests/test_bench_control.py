@@ -65,3 +65,6 @@ def test_optimum_reports_what_its_solar_costs_in_import() -> None:
     bc.caused_by_ev(best, base, tr, spec)
     assert best.solar_kwh > 0.5
     assert best.import_kwh > 0.5 * best.solar_kwh
+    # counted by the day's balance, almost none of it was the sun's
+    assert best.solar_kwh - best.import_kwh < 0.2 * best.solar_kwh
+    assert bc.net_solar(bc.DayResult(ev_kwh=10.0, import_kwh=2.5)) == 7.5
