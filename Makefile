@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: install install-dev system-deps test test-unit test-pymodbus-low lint format type-check \
-        bench bench-control demo soak clean help
+        bench bench-32bit bench-control demo soak clean help
 
 help:
 	@echo "make demo   - run the whole system against the simulator (open the printed URL)"
@@ -51,6 +51,10 @@ test: system-deps $(STAMP) lint type-check test-unit test-pymodbus-low
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench
+
+# The bridge and the shim in a Debian i386 root: the pointer width of a GX's armv7 userland (root).
+bench-32bit: $(STAMP) system-deps
+	@bash scripts/bench-32bit.sh
 
 bench-control: $(STAMP)
 	$(PY) -m bench.control

@@ -22,7 +22,16 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--seconds", type=float, default=300.0, help="bridge measurement window")
     parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument(
+        "--root",
+        help="run the processes under test in this chroot (scripts/bench-32bit.sh builds one)",
+    )
     args = parser.parse_args(argv)
+    if args.root:
+        from tests.helpers import Proc
+
+        Proc.interpreter = ["chroot", args.root, "/opt/alfen-venv/bin/python"]
+        print(f"processes under test: {args.root} ({_arch(args.root)})")
     for name in args.only.split(","):
         module, targets = PARTS[name]
         print(f"\n== {name}  (targets: {targets})", flush=True)
@@ -35,6 +44,17 @@ def main(argv: List[str] | None = None) -> int:
         for key, value in figures.items():
             print(f"   {key:<34} {value}")
     return 0
+
+
+def _arch(root: str) -> str:
+    import subprocess
+
+    out = subprocess.run(
+        ["chroot", root, "/opt/alfen-venv/bin/python", "-c",
+         "import platform, struct; print(platform.python_version(), struct.calcsize('P') * 8, 'bit')"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return out.stdout.strip() or out.stderr.strip()
 
 
 if __name__ == "__main__":

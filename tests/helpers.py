@@ -166,9 +166,12 @@ class Proc:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
+    # How to run Python: the bench swaps in a 32-bit chroot (``python -m bench --root``).
+    interpreter: List[str] = [sys.executable]
+
     def start(self) -> Proc:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
+            [*self.interpreter, "-m", self.module, *self.args],
             cwd=str(ROOT),
             env=self.env,
             stdout=open(self.log_path, "ab"),
