@@ -148,8 +148,11 @@ def _reset_timers(mem: Memory) -> Memory:
 def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     """AUTO's proposal for this instant; ``max_a`` is the ceiling from station and user."""
     site = snap.site
-    mem = track_pv_peak(mem, snap, s) if site.fresh else mem
-    raw = raw_surplus_w(snap, s, past_pv_peak(mem)) if site.fresh else None
+    keeping = s.afternoon_battery_soc is not None
+    if keeping and site.fresh:
+        mem = track_pv_peak(mem, snap, s)
+    past_peak = keeping and past_pv_peak(mem)
+    raw = raw_surplus_w(snap, s, past_peak) if site.fresh else None
     if raw is None:
         mem = ph.abort(_reset_timers(mem))
         why = "no fresh data from the Victron system (grid meter/battery): AUTO does not charge"
@@ -167,7 +170,22 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     if seq is not None:
         return replace(seq, details=details)
     out = _charging(snap, mem, s, max_a) if mem.last_amps > 0 else _idle(snap, mem, s, max_a)
+    kept_w = _kept_for_battery_w(snap, s, past_peak)
+    if kept_w > 0:
+        details["battery_kept_w"] = round(kept_w)
+        if out.status == Status.WAIT_SUN:
+            out = replace(
+                out, reason=f"{out.reason}; past the PV peak the battery keeps its charge"
+            )
     return replace(out, details=details)
+
+
+def _kept_for_battery_w(snap: Snapshot, s: CoreSettings, past_peak: bool) -> float:
+    """What the afternoon rule withholds from the car right now (W), for the status reason."""
+    soc, batt_w = snap.site.battery_soc, snap.site.battery_power_w or 0.0
+    if not past_peak or soc is None or batt_w <= 0 or soc < s.battery_priority_soc:
+        return 0.0
+    return 0.0 if _battery_shares(soc, past_peak, s) else batt_w
 
 
 def _low_soc(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[str], Memory]:

@@ -319,6 +319,8 @@ def test_afternoon_battery_soc_keeps_the_afternoon_sun_for_the_battery() -> None
     # past the peak (the slow PV average under 85 % of the day's best) the battery keeps it
     assert late and all(d.details["surplus_w"] == pytest.approx(0.0) for d in late)
     assert late[-1].amps == 0 and late[-1].status == Status.WAIT_SUN
+    assert "battery keeps its charge" in late[-1].reason
+    assert late[-1].details["battery_kept_w"] == 3000
     # a nearly full battery shares again; and without the setting nothing changes all day
     full = [d for t, d in _day(keep, _sun, 3000.0, 96.0) if t > 5 * 3600]
     assert all(d.details["surplus_w"] == pytest.approx(3000.0) for d in full)
