@@ -37,7 +37,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from bench.procstat import cpu_s, rss_mb
 from common.topics import Topics
 from sim.charger import control
-from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+from tests.helpers import (
+    Broker,
+    Probe,
+    SimProc,
+    base_config,
+    config_procs,
+    free_port,
+    wait_until,
+)
 
 T = Topics("alfen", "0")
 DAY_S = 86400.0
@@ -107,15 +115,14 @@ class Soak:
         self.days, self.speed, self.tmp = days, speed, tmp
         self.rng = random.Random(seed)
         self.broker = Broker()
-        self.modbus, self.ctl = free_port(), free_port()
-        self.world = Proc(
-            "sim",
-            *("world", "--port", str(self.modbus), "--control-port", str(self.ctl)),
+        self.world = SimProc(
+            "world",
             *("--mqtt-port", str(self.broker.port), "--portal", "soak0portal"),
             *("--speed", str(speed), "--charger-speed", str(speed), "--start-hour", "0"),
             *("--validity-s", str(60 * speed), "--safe-current", "6", "--station-max", "16"),
             log_dir=tmp,
         )
+        self.modbus, self.ctl = self.world.modbus, self.world.ctl
         cfg = base_config(
             tmp,
             self.modbus,
@@ -126,10 +133,9 @@ class Soak:
             logging={"level": "INFO", "file": str(tmp / "alfen.log")},
         )
         self.state_dir = Path(cfg["state_dir"])
-        path = write_config(tmp / "config.yaml", cfg)
-        self.bridge = Proc("bridge", "--config", str(path), log_dir=tmp)
-        self.controller = Proc("control", "--config", str(path), log_dir=tmp)
-        self.ui = Proc("ui", "--config", str(path), log_dir=tmp)
+        _path, (self.bridge, self.controller, self.ui) = config_procs(
+            tmp, cfg, "bridge", "control", "ui"
+        )
         self.procs = [self.world, self.bridge, self.controller, self.ui]
         self.stats = {p.module: ProcStats(p.module, log_path=p.log_path) for p in self.procs}
         self.stats["mosquitto"] = ProcStats("mosquitto")

@@ -45,35 +45,25 @@ def _sensor(key: str, name: str, source: str, template: str, **extra: Any) -> En
     return Entity(key, "sensor", name, source, (("value_template", template), *extra.items()))
 
 
-def _power(key: str, name: str, path: str) -> Entity:
+def _measured(key: str, name: str, path: str, unit: str, device_class: str) -> Entity:
+    """A number from ``{base}/state`` measured now (power, a phase current)."""
     return _sensor(
         key,
         name,
         "state",
         _num(path),
-        unit_of_measurement="W",
-        device_class="power",
-        state_class="measurement",
-    )
-
-
-def _current(key: str, name: str, path: str) -> Entity:
-    return _sensor(
-        key,
-        name,
-        "state",
-        _num(path),
-        unit_of_measurement="A",
-        device_class="current",
+        unit_of_measurement=unit,
+        device_class=device_class,
         state_class="measurement",
     )
 
 
 ENTITIES: Tuple[Entity, ...] = (
-    _power("power", "Power", "power_w"),
-    _current("current_l1", "Current L1", "l1.current_a"),
-    _current("current_l2", "Current L2", "l2.current_a"),
-    _current("current_l3", "Current L3", "l3.current_a"),
+    _measured("power", "Power", "power_w", "W", "power"),
+    *(
+        _measured(f"current_l{i}", f"Current L{i}", f"l{i}.current_a", "A", "current")
+        for i in (1, 2, 3)
+    ),
     _sensor(
         "energy",
         "Energy",

@@ -11,9 +11,8 @@ from bridge.ha_discovery import HaSettings
 from bridge.modbus_link import ModbusLink
 from bridge.service import Bridge
 from common.cli import start
-from common.config import charger_id
+from common.config import charger_id, topics_for
 from common.mqtt_link import MqttLink, MqttSettings
-from common.topics import Topics
 
 DEFAULT_CONFIG = "/data/alfen/config.yaml"
 
@@ -23,7 +22,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if cfg is None:
         return 2
     log = logging.getLogger("bridge")
-    topics = Topics(cfg["mqtt"]["prefix"], charger_id(cfg))
+    topics = topics_for(cfg)
     ha = HaSettings.from_config(cfg)
     mqtt = MqttLink(
         MqttSettings.from_config(cfg),

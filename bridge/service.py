@@ -8,7 +8,6 @@ on change plus a heartbeat.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
@@ -152,9 +151,8 @@ class Bridge:
         except PayloadError as exc:
             self.reject(topic, payload, str(exc))
             return
-        now = (
-            time.monotonic()
-        )  # the keeper's timers run on elapsed time: NTP steps can't stretch a lease
+        # the keeper's timers run on elapsed time: NTP steps can't stretch a lease
+        now = time.monotonic()
         self.command_wall_at = self.clock()
         if suffix == "cmd/current":
             self.keeper.command_current(float(body["amps"]), now)
@@ -225,8 +223,8 @@ class Bridge:
             refreshing=k.refreshing(mono),
             reason=k.note,
         )
-        st = ChargerState.from_values(now, self.online, self.values if self.online else {}, cmd)
-        return dataclasses.replace(st, phase_switching=self.phase_switching)
+        values = self.values if self.online else {}
+        return ChargerState.from_values(now, self.online, values, cmd, self.phase_switching)
 
     # ---- Modbus ------------------------------------------------------------------------
     def poll_once(self) -> None:

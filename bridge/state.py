@@ -35,9 +35,14 @@ class ChargerState:
 
     @classmethod
     def from_values(
-        cls, ts: float, connected: bool, values: Dict[str, codec.Value], command: CommandStatus
+        cls,
+        ts: float,
+        connected: bool,
+        values: Dict[str, codec.Value],
+        command: CommandStatus,
+        phase_switching: Optional[bool] = None,
     ) -> ChargerState:
-        return cls(ts, connected, tuple(sorted(values.items())), command)
+        return cls(ts, connected, tuple(sorted(values.items())), command, phase_switching)
 
 
 def mode3_flags(state: Optional[str]) -> Tuple[Optional[bool], Optional[bool], Optional[bool]]:

@@ -17,6 +17,7 @@ import pytz
 import yaml
 
 from common.schemas import load_schema, path_of, schema_errors
+from common.topics import DEFAULT_PREFIX, Topics
 
 CONFIG_SCHEMA = "config"
 ENV_OVERRIDES = {"ALFEN_WEB_HOST": ("web", "host", str), "ALFEN_WEB_PORT": ("web", "port", int)}
@@ -254,3 +255,8 @@ def reload_on_notice(
 def charger_id(cfg: Dict[str, Any]) -> str:
     """The id in ``{prefix}/{id}``: the configured device instance."""
     return str(cfg.get("device_instance", 0))
+
+
+def topics_for(cfg: Dict[str, Any]) -> Topics:
+    """This charger's topic names, ``{mqtt.prefix}/{device_instance}``, for every process."""
+    return Topics(cfg.get("mqtt", {}).get("prefix", DEFAULT_PREFIX), charger_id(cfg))

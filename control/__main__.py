@@ -14,9 +14,8 @@ import threading
 from typing import List, Optional
 
 from common.cli import start
-from common.config import charger_id
+from common.config import charger_id, topics_for
 from common.mqtt_link import MqttLink, MqttSettings
-from common.topics import Topics
 from control.runner import Runner, subscriptions
 from control.settings_cmd import defaults_from_config
 from control.store import Store
@@ -35,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         log.error("the control core is not available: %s", exc)
         return 1
-    topics = Topics(cfg["mqtt"].get("prefix", "alfen"), charger_id(cfg))
+    topics = topics_for(cfg)
     venus = VenusInput(VenusSettings.from_config(cfg))
     link = MqttLink(
         MqttSettings.from_config(cfg),

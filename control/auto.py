@@ -31,18 +31,18 @@ NIGHT_PV_W = 50.0  # below this (slow average) it is night: the day's PV peak st
 PAST_PEAK = 0.85  # the slow PV average under this share of the day's peak: past the peak
 
 
-def raw_surplus_w(snap: Snapshot, s: CoreSettings, past_peak: bool = False) -> Optional[float]:
+def raw_surplus_w(snap: Snapshot, s: CoreSettings, shares: bool) -> Optional[float]:
+    """``shares``: the car may have what the battery absorbs (``battery_shares``)."""
     site = snap.site
     if any(g is None for g in site.grid_power_w):
         return None
     grid_w = sum(g or 0.0 for g in site.grid_power_w)
     batt_w = site.battery_power_w or 0.0
-    soc = site.battery_soc
-    share = batt_w if _battery_shares(soc, past_peak, s) else min(batt_w, 0.0)
+    share = batt_w if shares else min(batt_w, 0.0)
     return ev_power_w(snap, s) - grid_w + share - s.reserve_w
 
 
-def _battery_shares(soc: Optional[float], past_peak: bool, s: CoreSettings) -> bool:
+def battery_shares(soc: Optional[float], past_peak: bool, s: CoreSettings) -> bool:
     """May the car have what the battery is absorbing?
 
     Above ``battery_priority_soc``, yes. With ``afternoon_battery_soc`` set, once the day's PV
@@ -152,7 +152,8 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     if keeping and site.fresh:
         mem = track_pv_peak(mem, snap, s)
     past_peak = keeping and past_pv_peak(mem)
-    raw = raw_surplus_w(snap, s, past_peak) if site.fresh else None
+    shares = battery_shares(site.battery_soc, past_peak, s)
+    raw = raw_surplus_w(snap, s, shares) if site.fresh else None
     if raw is None:
         mem = ph.abort(_reset_timers(mem))
         why = "no fresh data from the Victron system (grid meter/battery): AUTO does not charge"
@@ -170,7 +171,7 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     if seq is not None:
         return replace(seq, details=details)
     out = _charging(snap, mem, s, max_a) if mem.last_amps > 0 else _idle(snap, mem, s, max_a)
-    kept_w = _kept_for_battery_w(snap, s, past_peak)
+    kept_w = _kept_for_battery_w(snap, s, shares)
     if kept_w > 0:
         details["battery_kept_w"] = round(kept_w)
         if out.status == Status.WAIT_SUN:
@@ -180,12 +181,13 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     return replace(out, details=details)
 
 
-def _kept_for_battery_w(snap: Snapshot, s: CoreSettings, past_peak: bool) -> float:
-    """What the afternoon rule withholds from the car right now (W), for the status reason."""
+def _kept_for_battery_w(snap: Snapshot, s: CoreSettings, shares: bool) -> float:
+    """What the afternoon rule withholds from the car right now (W), for the status reason:
+    the battery's charge when it is above its priority SOC and still not shared."""
     soc, batt_w = snap.site.battery_soc, snap.site.battery_power_w or 0.0
-    if not past_peak or soc is None or batt_w <= 0 or soc < s.battery_priority_soc:
+    if shares or soc is None or batt_w <= 0 or soc < s.battery_priority_soc:
         return 0.0
-    return 0.0 if _battery_shares(soc, past_peak, s) else batt_w
+    return batt_w
 
 
 def _low_soc(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[str], Memory]:

@@ -17,8 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
-from common.atomic import read_json_or_quarantine, write_json_atomic
-from common.config import reload_on_notice
+from common.config import reload_on_notice, topics_for
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
@@ -45,7 +44,6 @@ TICK_S = 1.0
 STATE_HEARTBEAT_S = 30.0  # republish control/state at least this often
 MEMORY_SAVE_S = 10.0  # timers survive a quick restart (a resumed session keeps charging)
 MEMORY_MAX_AGE_S = 300.0
-PV_HISTORY = "pv_history.json"  # the PV forecast's memory (control/forecast.py)
 PV_SAVE_S = 900.0
 SESSION_SAVE_S = 60.0  # energy is derived from the register, so a late save loses nothing
 AMPS_EPSILON = 0.05
@@ -143,9 +141,7 @@ class Runner:
         tibber: Optional[TibberClient] = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.topics = Topics(
-            cfg.get("mqtt", {}).get("prefix", "alfen"), str(cfg.get("device_instance", 0))
-        )
+        self.topics = topics_for(cfg)
         self.link = link
         self.decide = decide
         self.core_settings = core_settings
@@ -153,20 +149,7 @@ class Runner:
         self.venus = venus
         self.tibber = tibber
         self.clock = clock
-        controls = cfg.get("controls", {})
-        self.lease_s = float(controls.get("command_lease_seconds", 90))
-        self.ceiling_a = float(controls.get("max_set_current", 64.0))
-        self.charger_stale_s = max(10.0, 5 * float(cfg.get("poll_interval_ms", 1000)) / 1000.0)
-        pricing = cfg.get("pricing", {})
-        self.price_source = str(pricing.get("source", "static"))
-        if self.price_source == "victron":  # accepted from the old driver's files
-            log.warning(
-                "pricing.source 'victron' reads no price from the GX yet: session cost "
-                "uses pricing.static_rate_eur_per_kwh"
-            )
-        self.static_rate = float(pricing.get("static_rate_eur_per_kwh", 0.25))
-        self.currency = str(pricing.get("currency", "EUR"))
-        self.min_power_w = float(cfg.get("session", {}).get("min_power_w", 100))
+        self._apply_own_settings(cfg)
         self.user = defaults
         self.mem = Memory()
         self.session: Optional[sess.Session] = None
@@ -196,7 +179,7 @@ class Runner:
         self.store.open()
         self.user = self.store.load_settings(self.user)
         self.session = self.store.load_session()
-        self.forecaster.load_json(read_json_or_quarantine(self.store.dir / PV_HISTORY))
+        self.forecaster.load_json(self.store.load_pv_history())
         self._idle_wh = self.store.load_idle_meter()
         mem = self.store.load_memory(self.clock(), MEMORY_MAX_AGE_S)
         if mem is not None:
@@ -279,15 +262,24 @@ class Runner:
         from control.settings import CoreSettings
 
         self.core_settings = CoreSettings.from_config(cfg)
-        controls = cfg["controls"]
-        self.lease_s = float(controls["command_lease_seconds"])
-        self.ceiling_a = float(controls["max_set_current"])
-        self.charger_stale_s = max(10.0, 5 * float(cfg["poll_interval_ms"]) / 1000.0)
-        pricing = cfg["pricing"]
-        self.price_source = str(pricing["source"])
-        self.static_rate = float(pricing["static_rate_eur_per_kwh"])
-        self.currency = str(pricing["currency"])
-        self.min_power_w = float(cfg["session"]["min_power_w"])
+        self._apply_own_settings(cfg)
+
+    def _apply_own_settings(self, cfg: Dict[str, Any]) -> None:
+        """The runner's own settings (the core's come in as ``core_settings``)."""
+        controls = cfg.get("controls", {})
+        self.lease_s = float(controls.get("command_lease_seconds", 90))
+        self.ceiling_a = float(controls.get("max_set_current", 64.0))
+        self.charger_stale_s = max(10.0, 5 * float(cfg.get("poll_interval_ms", 1000)) / 1000.0)
+        pricing = cfg.get("pricing", {})
+        self.price_source = str(pricing.get("source", "static"))
+        if self.price_source == "victron":  # accepted from the old driver's files
+            log.warning(
+                "pricing.source 'victron' reads no price from the GX yet: session cost "
+                "uses pricing.static_rate_eur_per_kwh"
+            )
+        self.static_rate = float(pricing.get("static_rate_eur_per_kwh", 0.25))
+        self.currency = str(pricing.get("currency", "EUR"))
+        self.min_power_w = float(cfg.get("session", {}).get("min_power_w", 100))
 
     def _on_state(self, payload: bytes, now: float) -> None:
         if not payload:
@@ -383,7 +375,7 @@ class Runner:
         )
         if _elapsed(now, self._pv_saved_at) >= PV_SAVE_S:
             try:
-                write_json_atomic(self.store.dir / PV_HISTORY, self.forecaster.to_json())
+                self.store.save_pv_history(self.forecaster.to_json())
             except OSError as exc:
                 log.error("cannot save the PV history: %s", exc)
             self._pv_saved_at = now

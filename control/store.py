@@ -29,6 +29,7 @@ SETTINGS_FILE = "settings.json"
 SESSION_FILE = "session.json"
 MEMORY_FILE = "memory.json"
 METER_FILE = "meter.json"  # the lifetime meter when the socket was last seen without a car
+PV_HISTORY_FILE = "pv_history.json"  # the PV forecast's memory (control/forecast.py)
 HISTORY_DB = "sessions.sqlite3"
 CSV_COLUMNS = (
     "id",
@@ -182,6 +183,13 @@ class Store:
 
     def save_idle_meter(self, energy_wh: float) -> None:
         write_json_atomic(self.dir / METER_FILE, {"idle_energy_wh": energy_wh})
+
+    def load_pv_history(self) -> Any:
+        """The forecaster's JSON as saved (it drops whatever is malformed), or None."""
+        return read_json_or_quarantine(self.dir / PV_HISTORY_FILE)
+
+    def save_pv_history(self, data: Dict[str, Any]) -> None:
+        write_json_atomic(self.dir / PV_HISTORY_FILE, data)
 
     def load_session(self) -> Optional[Session]:
         raw = read_json_or_quarantine(self.dir / SESSION_FILE)

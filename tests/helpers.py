@@ -211,6 +211,21 @@ class Proc:
             return ""
 
 
+class SimProc(Proc):
+    """``python -m sim <kind>`` (charger or world) on its own free Modbus and control ports."""
+
+    def __init__(self, kind: str, *args: str, log_dir: Optional[Path] = None) -> None:
+        self.modbus, self.ctl = free_port(), free_port()
+        ports = ("--port", str(self.modbus), "--control-port", str(self.ctl))
+        super().__init__("sim", kind, *ports, *args, log_dir=log_dir)
+
+
+def config_procs(tmp: Path, cfg: Dict[str, Any], *modules: str) -> Tuple[Path, List[Proc]]:
+    """Write ``cfg`` to ``tmp/config.yaml`` and a Proc per module (bridge, control, ui) on it."""
+    path = write_config(tmp / "config.yaml", cfg)
+    return path, [Proc(m, "--config", str(path), log_dir=tmp) for m in modules]
+
+
 def write_config(path: Path, cfg: Dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -136,14 +136,17 @@ def test_stale_victron_data_fails_safe() -> None:
 
 
 def phase_run(
-    steps: Sequence[Tuple[float, float]], s: CoreSettings, mem: Optional[Memory] = None
+    steps: Sequence[Tuple[float, float]],
+    s: CoreSettings,
+    mem: Optional[Memory] = None,
+    **site_kw: float,
 ) -> List[Tuple[float, Decision, Memory]]:
     """Like ``series`` but the charger follows phase commands once nothing is drawn."""
     mem = mem or Memory(phases=3)
     drawn, charger_ph, out = 0.0, mem.phases, []
     for t, surplus in steps:
         ch = charger(drawn, phases=charger_ph, phase_switching_available=True)
-        si = site(grid_w=drawn * 230.0 * charger_ph - surplus)
+        si = site(grid_w=drawn * 230.0 * charger_ph - surplus, **site_kw)
         dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
         if dec.phases and drawn == 0:
             charger_ph = dec.phases
@@ -201,20 +204,6 @@ def test_single_phase_car_stops_switching() -> None:
 P = replace(S, phase_delay_s=60.0, phase_pause_s=5.0, phase_settle_s=10.0, phase_cooldown_s=300.0)
 
 
-def _run_soc(steps: Sequence[Tuple[float, float]], s: CoreSettings, soc: float) -> List[Any]:
-    """``phase_run`` with the battery at ``soc``."""
-    mem, drawn, charger_ph, out = Memory(phases=3), 0.0, 3, []
-    for t, surplus in steps:
-        ch = charger(drawn, phases=charger_ph, phase_switching_available=True)
-        si = site(grid_w=drawn * 230.0 * charger_ph - surplus, soc=soc)
-        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
-        if dec.phases and drawn == 0:
-            charger_ph = dec.phases
-        drawn = dec.amps
-        out.append((t, dec, mem))
-    return out
-
-
 def _cumulus(t: float) -> float:
     """Four minutes of 8 kW sun, then a 90 s cloud at 2.5 kW, repeating."""
     return 8000.0 if t % 330 < 240 else 2500.0
@@ -222,7 +211,7 @@ def _cumulus(t: float) -> float:
 
 def test_broken_cloud_holds_three_phases_on_the_battery() -> None:
     steps = [(t, _cumulus(t)) for t in range(0, 3600, 2)]
-    res = _run_soc(steps, P, soc=90.0)
+    res = phase_run(steps, P, soc=90.0)
     started = next(t for t, d, _ in res if d.amps > 0)
     after = [(t, d) for t, d, _ in res if t > started]
     assert all(d.phases is None for _, d in after)  # no phase switch for a passing cloud
@@ -234,13 +223,12 @@ def test_without_the_buffer_a_long_cloud_moves_to_one_phase() -> None:
     # battery below priority SOC: the normal stop delay; when it runs out with 1-phase surplus,
     # the car goes to 1 phase instead of stopping
     steps = [(t, 8000.0 if t < 400 else 2500.0) for t in range(0, 1200, 2)]
-    res = _run_soc(steps, P, soc=50.0)
+    res = phase_run(steps, P, soc=50.0)
     down = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
     assert down == 400 + 180  # stop delay 180 s (min on time already passed)
     assert res[-1][2].phases == 1 and res[-1][1].amps == pytest.approx(10.8)
-    res = _run_soc(
-        steps, replace(P, buffer_stop_delay_s=600.0, trend_s=3600.0), soc=90.0
-    )  # bridged 600 s
+    bridged = replace(P, buffer_stop_delay_s=600.0, trend_s=3600.0)  # bridged 600 s
+    res = phase_run(steps, bridged, soc=90.0)
     down = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
     assert down == 400 + 600
 
@@ -248,7 +236,7 @@ def test_without_the_buffer_a_long_cloud_moves_to_one_phase() -> None:
 def test_sustained_low_trend_switches_down_before_the_stop_timer() -> None:
     s = replace(P, trend_s=60.0, phase_down_delay_s=120.0, buffer_stop_delay_s=3600.0)
     steps = [(t, 8000.0 if t < 400 else 2500.0) for t in range(0, 1200, 2)]
-    res = _run_soc(steps, s, soc=90.0)
+    res = phase_run(steps, s, soc=90.0)
     down = next(t for t, d, _ in res if d.status == Status.SWITCHING_TO_1P)
     # trend (τ 60 s) crosses 4 kW ≈ 40 s after the drop; then 120 s of phase_down_delay
     assert 400 + 120 < down < 400 + 220
@@ -269,11 +257,11 @@ def test_variable_surplus_stretches_the_start_delay() -> None:
 def test_start_margin_and_phase_choice_when_idle() -> None:
     s = replace(S, start_margin_w=150.0, trend_s=0.0)
     # 1-phase minimum is 1380 W: 1450 W is inside the margin, 1600 W starts on 1 phase
-    res = _run_soc([(t, 1450.0) for t in range(0, 200, 2)], s, soc=50.0)
+    res = phase_run([(t, 1450.0) for t in range(0, 200, 2)], s, soc=50.0)
     assert all(d.amps == 0 for _, d, _ in res)
-    res = _run_soc([(t, 1600.0) for t in range(0, 200, 2)], s, soc=50.0)
+    res = phase_run([(t, 1600.0) for t in range(0, 200, 2)], s, soc=50.0)
     assert res[-1][2].phases == 1 and res[-1][1].amps > 0
-    res = _run_soc([(t, 7000.0) for t in range(0, 200, 2)], s, soc=50.0)
+    res = phase_run([(t, 7000.0) for t in range(0, 200, 2)], s, soc=50.0)
     assert res[-1][2].phases == 3 and res[-1][1].amps == pytest.approx(10.1)
 
 
@@ -282,7 +270,7 @@ def test_idle_on_three_phases_stays_there_when_the_surplus_covers_them() -> None
     # low, yet the charger (already on 3 phases) must not flip to 1 phase before the start.
     s = replace(S, start_margin_w=150.0, trend_s=300.0)
     steps = [(t, 0.0) for t in range(0, 600, 2)] + [(t, 4400.0) for t in range(600, 800, 2)]
-    res = _run_soc(steps, s, soc=85.0)
+    res = phase_run(steps, s, soc=85.0)
     assert all(d.phases in (None, 3) for _, d, _ in res)
     assert res[-1][2].phases == 3 and res[-1][1].amps > 0
     # from 1 phase, the same surplus does not switch up (phase_switch_up_w 4500 and the trend)

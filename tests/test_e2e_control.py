@@ -22,11 +22,10 @@ from tests.helpers import (
     ROOT,
     Broker,
     Probe,
-    Proc,
+    SimProc,
     base_config,
-    free_port,
+    config_procs,
     wait_until,
-    write_config,
 )
 
 pytestmark = pytest.mark.e2e
@@ -44,16 +43,15 @@ VALIDITY_S = 5.0
 class Stack:
     def __init__(self, broker: Broker, tmp: Path) -> None:
         self.tmp = tmp
-        self.modbus, self.ctl = free_port(), free_port()
-        self.world = Proc(
-            "sim",
-            *("world", "--port", str(self.modbus), "--control-port", str(self.ctl)),
+        self.world = SimProc(
+            "world",
             *("--mqtt-port", str(broker.port), "--portal", PORTAL, "--start-hour", "12"),
             *("--speed", "60", "--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300"),
             *("--validity-s", str(VALIDITY_S), "--safe-current", "6", "--plug-at", "0"),
             *("--car-max-a", "16", "--car-phases", "3"),
             log_dir=tmp,
         )
+        self.modbus, self.ctl = self.world.modbus, self.world.ctl
         cfg = base_config(
             tmp,
             self.modbus,
@@ -72,9 +70,7 @@ class Stack:
                 "smoothing_s": 0,
             },
         )
-        self.config = write_config(tmp / "config.yaml", cfg)
-        self.bridge = Proc("bridge", "--config", str(self.config), log_dir=tmp)
-        self.controller = Proc("control", "--config", str(self.config), log_dir=tmp)
+        self.config, (self.bridge, self.controller) = config_procs(tmp, cfg, "bridge", "control")
 
     def socket(self) -> Dict[str, Any]:
         return control(self.ctl, "status")["status"]["sockets"]["1"]

@@ -41,7 +41,9 @@ from tests.helpers import (
     Broker,
     Probe,
     Proc,
+    SimProc,
     base_config,
+    config_procs,
     free_port,
     wait_until,
     write_config,
@@ -165,13 +167,10 @@ def schema_accepts(suffix: str, payload: bytes) -> bool:
 # ---- MQTT against the real processes -----------------------------------------------------------
 class CommandStack:
     def __init__(self, broker: Broker, tmp: Path) -> None:
-        self.modbus, self.ctl = free_port(), free_port()
-        self.sim = Proc(
-            "sim",
-            *("charger", "--port", str(self.modbus), "--control-port", str(self.ctl)),
-            *("--station-max", str(STATION_MAX_A), "--validity-s", "30"),
-            log_dir=tmp,
+        self.sim = SimProc(
+            "charger", "--station-max", str(STATION_MAX_A), "--validity-s", "30", log_dir=tmp
         )
+        self.modbus, self.ctl = self.sim.modbus, self.sim.ctl
         cfg = base_config(
             tmp,
             self.modbus,
@@ -184,9 +183,7 @@ class CommandStack:
             },
             logging={"level": "INFO", "file": str(tmp / "alfen.log")},
         )
-        path = write_config(tmp / "config.yaml", cfg)
-        self.bridge = Proc("bridge", "--config", str(path), log_dir=tmp)
-        self.controller = Proc("control", "--config", str(path), log_dir=tmp)
+        _path, (self.bridge, self.controller) = config_procs(tmp, cfg, "bridge", "control")
 
     def socket(self) -> Dict[str, Any]:
         return control(self.ctl, "status")["status"]["sockets"]["1"]

@@ -21,7 +21,15 @@ from bridge.ha_discovery import (
 from common.schemas import load_schema, parse_and_validate
 from common.topics import COMMAND_SCHEMAS, STATE_SCHEMAS, Topics
 from sim.charger import control
-from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+from tests.helpers import (
+    Broker,
+    Probe,
+    Proc,
+    SimProc,
+    base_config,
+    wait_until,
+    write_config,
+)
 
 T = Topics("alfen", "0")
 INFO = load_schema("info")["examples"][0]
@@ -153,13 +161,9 @@ HA = "homeassistant/#"
 class Stack:
     def __init__(self, broker: Broker, tmp: Path) -> None:
         self.tmp, self.broker = tmp, broker
-        self.modbus, self.ctl = free_port(), free_port()
-        self.sim = Proc(
-            "sim",
-            *("charger", "--port", str(self.modbus), "--control-port", str(self.ctl)),
-            *("--plug-at", "0", "--car-max-a", "16"),
-            log_dir=tmp,
-        ).start()
+        self.sim = SimProc("charger", "--plug-at", "0", "--car-max-a", "16", log_dir=tmp)
+        self.sim.start()
+        self.modbus, self.ctl = self.sim.modbus, self.sim.ctl
         wait_until(self._ok, 10)
         self.bridge: Optional[Proc] = None
         self.controller: Optional[Proc] = None

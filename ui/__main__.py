@@ -11,9 +11,8 @@ from typing import Any, List, Optional
 from waitress.server import create_server
 
 from common.cli import start
-from common.config import charger_id
+from common.config import topics_for
 from common.mqtt_link import MqttLink, MqttSettings
-from common.topics import DEFAULT_PREFIX, Topics
 from ui.app import create_app
 from ui.auth import resolve_token
 from ui.cache import Feeder, StateCache, subscriptions
@@ -29,7 +28,7 @@ class _Stop(Exception):
 
 def build(cfg: dict, config_path: str) -> tuple:
     """Wire the parts (no I/O until ``start``): link, cache, feeder, app context."""
-    topics = Topics(cfg["mqtt"].get("prefix", DEFAULT_PREFIX), charger_id(cfg))
+    topics = topics_for(cfg)
     client_id = f"{cfg['mqtt'].get('client_id_prefix', 'alfen')}-ui-{os.getpid()}"
     link = MqttLink(MqttSettings.from_config(cfg), client_id, subscriptions(topics))
     cache = StateCache(topics)

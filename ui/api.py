@@ -24,8 +24,6 @@ from ui.openapi import openapi_document
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 MODE_NAMES = {"manual": 0, "auto": 1, "scheduled": 2}
-# Topic of the retained notice after a config change (see the report / common/topics.py).
-
 # SSE pacing: at most this many events per second per stream (bursts coalesce to the latest).
 SSE_MIN_GAP_S = 0.25
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bridge.dbus_shim.paths import BY_PATH, PATHS, Identity, View, number, render, text_of
 from bridge.dbus_shim.store import ShimMemory, Store, monotonic_energy
-from common.config import charger_id
+from common.config import topics_for
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, validate
 from common.topics import Topics
@@ -44,7 +44,7 @@ class ShimConfig:
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> ShimConfig:
         dcfg, mq = cfg.get("dbus", {}), cfg.get("mqtt", {})
-        topics = Topics(mq.get("prefix", "alfen"), charger_id(cfg))
+        topics = topics_for(cfg)
         poll_s = float(cfg.get("poll_interval_ms", 1000)) / 1000.0
         instance = int(cfg.get("device_instance", 0))
         return cls(

@@ -30,7 +30,16 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from common.topics import Topics
 from sim.charger import control
-from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+from tests.helpers import (
+    Broker,
+    Probe,
+    Proc,
+    SimProc,
+    base_config,
+    config_procs,
+    free_port,
+    wait_until,
+)
 
 T = Topics("alfen", "0")
 PORTAL = "fault0portal"
@@ -123,10 +132,8 @@ class FaultStack:
         self.name, self.tmp, self.mode = name, tmp, mode
         tmp.mkdir(parents=True, exist_ok=True)
         self.broker = Broker()
-        self.modbus, self.ctl_port = free_port(), free_port()
-        self.world = Proc(
-            "sim",
-            *("world", "--port", str(self.modbus), "--control-port", str(self.ctl_port)),
+        self.world = SimProc(
+            "world",
             *("--mqtt-port", str(self.broker.port), "--portal", PORTAL, "--start-hour", "12"),
             *("--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300"),
             *("--validity-s", str(VALIDITY_S), "--safe-current", str(SAFE_A)),
@@ -134,6 +141,7 @@ class FaultStack:
             *world_args,
             log_dir=tmp,
         )
+        self.modbus, self.ctl_port = self.world.modbus, self.world.ctl
         config = base_config(
             tmp,
             self.modbus,
@@ -164,13 +172,11 @@ class FaultStack:
             **(cfg or {}),
         )
         self.ui_url = f"http://127.0.0.1:{config['web']['port']}"
-        self.config = write_config(tmp / "config.yaml", config)
         self.state_dir = Path(config["state_dir"])
-        self.bridge = Proc("bridge", "--config", str(self.config), log_dir=tmp)
-        self.controller = Proc("control", "--config", str(self.config), log_dir=tmp)
-        self.ui: Optional[Proc] = (
-            Proc("ui", "--config", str(self.config), log_dir=tmp) if with_ui else None
-        )
+        modules = ("bridge", "control", "ui") if with_ui else ("bridge", "control")
+        self.config, procs = config_procs(tmp, config, *modules)
+        self.bridge, self.controller = procs[0], procs[1]
+        self.ui: Optional[Proc] = procs[2] if with_ui else None
         self._probe: Optional[Probe] = None
         self.monitor = Monitor(self)
         self.may_be_down: Set[str] = set()  # modules a fault takes down on purpose
