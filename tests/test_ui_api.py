@@ -82,9 +82,10 @@ def test_status_offline_when_nothing_is_known(client: Any) -> None:
 def test_status_online_and_nan_never_appears(app_ctx: Any) -> None:
     app, ctx, _pub = app_ctx
     feed_online(ctx.cache)
-    raw = json.dumps(
-        {**json.loads(json.dumps({"ts": time.time(), "connected": True})), "power_w": 1.0}
-    ).replace("1.0", "NaN")
+    # only the power value becomes NaN (a bare replace of "1.0" could hit the timestamp)
+    raw = json.dumps({"ts": time.time(), "connected": True, "power_w": 1.0}).replace(
+        '"power_w": 1.0', '"power_w": NaN'
+    )
     ctx.cache.apply(ctx.topics.state, raw.encode())  # a NaN from a buggy publisher
     ctx.cache.sample()
     body = _strict(app.test_client().get("/api/status").get_data(as_text=True))
