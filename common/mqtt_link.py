@@ -16,10 +16,12 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from common.deferred_import import defer
 
-# paho imports both at the top; without TLS or a SOCKS proxy it never reads either (see
-# deferred_import): 7.4 MB of each process that a plain local broker does not need.
+# paho imports these at the top; without TLS, a SOCKS proxy or websockets it never reads them
+# (see deferred_import). urllib.request and ssl cost 7.4 MB of each process; hashlib (used only
+# for the websocket handshake) maps OpenSSL's libcrypto, another 3.5 MB.
 defer("urllib.request")
 defer("ssl")
+defer("hashlib")
 
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402

@@ -1,7 +1,7 @@
 """What keeps the processes small must not change what they do.
 
-* ``common.deferred_import``: after ``import common.mqtt_link`` neither ``ssl`` nor
-  ``urllib.request`` is loaded, and the first real use of either gets the real module (paho's
+* ``common.deferred_import``: after ``import common.mqtt_link`` none of ``ssl``,
+  ``urllib.request`` and ``hashlib`` (OpenSSL's libcrypto) is loaded, and the first real use of either gets the real module (paho's
   own ``except ssl.SSLWantReadError`` clauses included).
 * ``common.logsetup``: one log file per process.
 * ``bridge.dbus_shim.glib_loop``: the ctypes GLib loop runs idle (from any thread), timeout and
@@ -66,6 +66,23 @@ def test_mqtt_link_loads_neither_ssl_nor_urllib_request_until_used() -> None:
         "ctx True True",
         "urllib x True",
     ], out
+
+
+def test_hashlib_loads_on_first_use_and_then_is_the_real_one() -> None:
+    out = run_fresh(
+        """
+        import sys
+        import common.mqtt_link
+        maps = open("/proc/self/maps").read()
+        print("loaded", "_hashlib" in sys.modules, "libcrypto" in maps)
+        import paho.mqtt.client as paho
+        print("ws", paho.hashlib.sha1(b"abc").hexdigest()[:8])  # paho's websocket handshake
+        from hashlib import sha256
+        import hashlib, hmac
+        print("hmac", hmac.new(b"k", b"m", "sha256").hexdigest()[:8], hashlib.sha256 is sha256)
+        """
+    )
+    assert out.split("\n")[:3] == ["loaded False False", "ws a9993e36", "hmac b60090e3 True"], out
 
 
 def test_an_already_loaded_module_is_left_alone() -> None:
