@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: install install-dev system-deps test test-unit test-pymodbus-low lint format type-check \
-        bench bench-32bit bench-control demo soak clean help
+        bench bench-32bit bench-control velib-parity demo soak clean help
 
 help:
 	@echo "make demo   - run the whole system against the simulator (open the printed URL)"
@@ -58,6 +58,13 @@ bench-32bit: $(STAMP) system-deps
 
 bench-control: $(STAMP)
 	$(PY) -m bench.control
+
+# The D-Bus tests on Victron's own vedbus instead of ours (VELIB_PYTHON=a velib_python checkout,
+# e.g. a clone of github.com/victronenergy/velib_python, or the copy on a GX). Skips are failures.
+velib-parity: $(STAMP) system-deps
+	@test -f "$(VELIB_PYTHON)/vedbus.py" || { echo "set VELIB_PYTHON to a directory holding vedbus.py"; exit 2; }
+	ALFEN_REQUIRE_VELIB=1 VELIB_PYTHON="$(abspath $(VELIB_PYTHON))" $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/test_dbus_busitem.py tests/test_dbus_shim.py tests/test_dbus_settings.py tests/test_dbus_e2e.py
 
 # The demo needs only the runtime dependencies (no test tools, no browser, no system packages).
 DEMO_STAMP := $(VENV)/.installed-demo
