@@ -91,14 +91,21 @@ def _priority_share(pv_minus_house: float, soc: float, s: CoreSettings, max_char
     return min(max_charge, pv_minus_house)
 
 
+Observer = Callable[[int, float, float, EvModel], None]
+
+
 def run_day(
     spec: daylib.DaySpec,
     trace: Trace,
     make: Optional[Callable[[], Controller]],
     s: CoreSettings,
     hours: Optional[float] = None,
+    observe: Optional[Observer] = None,
 ) -> Tuple[DayResult, List[float]]:
-    """Simulate one day at 1 s; ``make`` None = no car. Returns the result and per-second import."""
+    """Simulate one day at 1 s; ``make`` None = no car. Returns the result and per-second import.
+
+    ``observe(second, car power W, solar available to the car W, car)`` sees every second before
+    the controller acts (bench/losses.py splits the shortfall by controller state with it)."""
     bat = daylib.battery_for(spec)
     site = SiteModel(trace, bat)
     ev = make_ev(spec)
@@ -118,6 +125,8 @@ def run_day(
         res.ev_kwh += p_ev / 3.6e6
         res.solar_kwh += min(p_ev, avail) / 3.6e6
         res.cost_eur += (r.import_w * trace.price[i] - r.export_w * FEED_IN_EUR) / 3.6e6
+        if observe is not None:
+            observe(i, p_ev, avail, ev)
         if ev.connected(i) and not ev.full and r.export_w > 0:
             room = ev.max_a * VOLTS * ev.car_phases - p_ev
             if p_ev > 0 or r.export_w >= min1_w:

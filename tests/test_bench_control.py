@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from bench import control as bc
 from bench.ev import EvModel
 from bench.rules import CoreController, EvccRule, SeedRule
@@ -68,3 +70,33 @@ def test_optimum_reports_what_its_solar_costs_in_import() -> None:
     # counted by the day's balance, almost none of it was the sun's
     assert best.solar_kwh - best.import_kwh < 0.2 * best.solar_kwh
     assert bc.net_solar(bc.DayResult(ev_kwh=10.0, import_kwh=2.5)) == 7.5
+
+
+def test_losses_breakdown_reconciles_with_the_bench_run() -> None:
+    """bench.losses sees the same seconds as bench.control: its EV and EV solar totals are the
+    run's, fed energy is exactly EV minus EV solar, and every state is a documented one."""
+    from bench import losses
+
+    s = CoreSettings()
+    spec = days.by_name("broken_cloud")
+    b, res = losses.explain_day(spec, s, hours=13.0)
+    assert res.ev_kwh > 5.0  # the car charged this morning: there is something to split
+    assert b.ev_kwh == pytest.approx(res.ev_kwh, abs=1e-6)
+    assert b.solar_kwh == pytest.approx(res.solar_kwh, abs=1e-6)
+    assert sum(b.fed.values()) == pytest.approx(b.ev_kwh - b.solar_kwh, abs=1e-6)
+    documented = {
+        "holding the minimum", "modulating", "phase switch", "car responding",
+        "start delay", "below the start threshold", "low SOC",
+    }  # fmt: skip
+    seen = {st for _, st in b.fed} | set(b.idle) | set(b.under)
+    assert seen <= documented and all(v >= 0 for v in (*b.idle.values(), *b.under.values()))
+    lines = losses.report(spec.name, b, bc.optimum(spec, days.build(spec), s))
+    assert lines[0].startswith("broken_cloud: EV") and len(lines) == 4
+
+
+def test_losses_refuses_an_unknown_setting() -> None:
+    from bench import losses
+
+    assert losses.parse_overrides(["reserve_w=30"]) == {"reserve_w": 30.0}
+    with pytest.raises(SystemExit, match="no_such_field"):
+        losses.parse_overrides(["no_such_field=1"])
