@@ -301,12 +301,20 @@ class FaultStack:
         except ValueError:
             return raw.decode()
 
+    def stop_controller(self) -> int:
+        """Stop the controller on purpose (SIGTERM): the monitor is told first, or a sample
+        taken between the stop and the restart reports it as died unexpectedly."""
+        self.may_be_down.add("control")
+        return self.controller.stop()
+
     def restart_controller(self) -> None:
-        """Start the controller and wait until it has connected and published (subscribed)."""
+        """Start the controller and wait until it has connected and published (subscribed);
+        from then on the monitor watches it again."""
         mark = self.probe.mark()
         self.controller.start()
         self.wait_new(mark, T.control_availability, 20)
         self.wait_new(mark, T.control_state, 20)
+        self.may_be_down.discard("control")
 
     def keep_charging(self, seconds: float, amps: float = SET_A) -> int:
         """Assert the car charges at ``amps`` for ``seconds`` (so a case has energy to count)."""
