@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -110,8 +110,13 @@ def test_trace_replay(broker: Broker, tmp_path: Path, probe: Probe) -> None:
     w = World(broker, tmp_path, "--trace", str(trace), "--battery-kwh", "0", "--portal", "trace1")
     try:
         # the last --portal wins: this world publishes as trace1
-        probe.publish("R/trace1/keepalive", "")
-        wait_until(lambda: probe.text("N/trace1/system/0/Ac/PvOnGrid/L1/Power"), 5)
+        # "ready" is the control port; the MQTT subscription may come a moment later, so keep
+        # the keepalive coming as a Venus client does (one sent before it was lost once in CI)
+        def woken() -> Optional[str]:
+            probe.publish("R/trace1/keepalive", "")
+            return probe.text("N/trace1/system/0/Ac/PvOnGrid/L1/Power")
+
+        wait_until(woken, 5, 0.25)
         values = w.cmd("site_status")["site"]["values"]
         assert sum(values[f"Ac/PvOnGrid/L{i}/Power"] for i in (1, 2, 3)) in (
             pytest.approx(3000, abs=2),
