@@ -152,6 +152,7 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     _wait_command(probe, mark, "mode", {"mode": 1})
     if FULL_CHAIN:
         probe.wait_json("alfen/0/control/state", lambda s: s["mode"] == 1, 8)
+    page.wait_for_function("document.getElementById('mode-1').checked", timeout=8000)
     mark = probe.mark()
     page.focus("#mode-1")
     page.keyboard.press("ArrowLeft")

@@ -9,7 +9,7 @@
   const MODE3_TEXT = { A: "No car", B1: "Car connected", B2: "Car connected", C1: "Connected, not charging",
     C2: "Charging", D1: "Connected, not charging", D2: "Charging", E: "Error / idle", F: "Fault" };
   const TOKEN_KEY = "alfen-ui-token";
-  let last = null, writable = false, sliderBusyUntil = 0, es = null, pollTimer = null, tokenRequired = false;
+  let last = null, writable = false, sliderBusyUntil = 0, pendingMode = null, modeBusyUntil = 0, es = null, pollTimer = null, tokenRequired = false;
   const chart = new window.Charts.CurrentChart($("graph"), 30 * 60);
 
   const num = (v) => typeof v === "number" && isFinite(v);
@@ -105,7 +105,10 @@
     if (on.charger && num(st.temperature_c)) meta.push(fmt(st.temperature_c, 0, "°C"));
     $("meta").textContent = meta.join(" · ");
 
-    if (num(ctl.mode)) { const r = $("mode-" + ctl.mode); if (r) r.checked = true; }
+    // A status event sent before the controller saw the user's pick must not flip the radio back.
+    const modeSettled = pendingMode === null || ctl.mode === pendingMode || Date.now() > modeBusyUntil;
+    if (modeSettled) pendingMode = null;
+    if (num(ctl.mode) && modeSettled) { const r = $("mode-" + ctl.mode); if (r) r.checked = true; }
     const smax = num(s.station_max_current_a) ? s.station_max_current_a : num(ctl.max_current_a) ? ctl.max_current_a : 32;
     const slider = $("current");
     slider.max = String(Math.max(6, Math.floor(smax)));
@@ -174,7 +177,9 @@
   // ---- controls ---------------------------------------------------------------------------
   for (const r of document.querySelectorAll("#mode-group input")) {
     r.addEventListener("change", async () => {
+      pendingMode = Number(r.value); modeBusyUntil = Date.now() + 4000;
       const res = await send("POST", "/api/mode", { mode: Number(r.value) });
+      if (!res.ok) pendingMode = null;
       if (res.ok) toast("Mode: " + r.nextElementSibling.textContent);
       else if (last) render(last);
     });
