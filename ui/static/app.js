@@ -9,7 +9,9 @@
   const MODE3_TEXT = { A: "No car", B1: "Car connected", B2: "Car connected", C1: "Connected, not charging",
     C2: "Charging", D1: "Connected, not charging", D2: "Charging", E: "Error / idle", F: "Fault" };
   const TOKEN_KEY = "alfen-ui-token";
-  let last = null, writable = false, sliderBusyUntil = 0, pendingMode = null, modeBusyUntil = 0, es = null, pollTimer = null, tokenRequired = false;
+  // A user's change outranks the server's state this long: a status event may predate it.
+  const USER_HOLD_MS = 4000;
+  let last = null, writable = false, sliderBusyUntil = 0, modeBusyUntil = 0, es = null, pollTimer = null, tokenRequired = false;
   const chart = new window.Charts.CurrentChart($("graph"), 30 * 60);
 
   const num = (v) => typeof v === "number" && isFinite(v);
@@ -105,10 +107,10 @@
     if (on.charger && num(st.temperature_c)) meta.push(fmt(st.temperature_c, 0, "°C"));
     $("meta").textContent = meta.join(" · ");
 
-    // A status event sent before the controller saw the user's pick must not flip the radio back.
-    const modeSettled = pendingMode === null || ctl.mode === pendingMode || Date.now() > modeBusyUntil;
-    if (modeSettled) pendingMode = null;
-    if (num(ctl.mode) && modeSettled) { const r = $("mode-" + ctl.mode); if (r) r.checked = true; }
+    // The checked radio is the user's pick until the controller reports it or the hold runs out.
+    const picked = document.querySelector("#mode-group input:checked");
+    if (picked && Number(picked.value) === ctl.mode) modeBusyUntil = 0;
+    if (num(ctl.mode) && Date.now() > modeBusyUntil) { const r = $("mode-" + ctl.mode); if (r) r.checked = true; }
     const smax = num(s.station_max_current_a) ? s.station_max_current_a : num(ctl.max_current_a) ? ctl.max_current_a : 32;
     const slider = $("current");
     slider.max = String(Math.max(6, Math.floor(smax)));
@@ -177,17 +179,16 @@
   // ---- controls ---------------------------------------------------------------------------
   for (const r of document.querySelectorAll("#mode-group input")) {
     r.addEventListener("change", async () => {
-      pendingMode = Number(r.value); modeBusyUntil = Date.now() + 4000;
+      modeBusyUntil = Date.now() + USER_HOLD_MS;
       const res = await send("POST", "/api/mode", { mode: Number(r.value) });
-      if (!res.ok) pendingMode = null;
       if (res.ok) toast("Mode: " + r.nextElementSibling.textContent);
-      else if (last) render(last);
+      else { modeBusyUntil = 0; if (last) render(last); }
     });
   }
   const slider = $("current");
-  slider.addEventListener("input", () => { sliderBusyUntil = Date.now() + 4000; $("current-out").textContent = slider.value + " A"; });
+  slider.addEventListener("input", () => { sliderBusyUntil = Date.now() + USER_HOLD_MS; $("current-out").textContent = slider.value + " A"; });
   slider.addEventListener("change", async () => {
-    sliderBusyUntil = Date.now() + 4000;
+    sliderBusyUntil = Date.now() + USER_HOLD_MS;
     const res = await send("POST", "/api/set_current", { amps: Number(slider.value) });
     if (res.ok) toast("Charging current " + slider.value + " A");
   });
