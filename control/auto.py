@@ -29,6 +29,7 @@ from control.settings import CoreSettings
 FALL_SPEEDUP = 4.0  # falling surplus is followed this many times faster than a rising one
 NIGHT_PV_W = 50.0  # below this (slow average) it is night: the day's PV peak starts again
 PAST_PEAK = 0.85  # the slow PV average under this share of the day's peak: past the peak
+WEATHER_KEYS = ("trend_w", "trend_at", "sky_w", "sky_at", "dev_w")  # forgotten on stale data
 
 
 def raw_surplus_w(snap: Snapshot, s: CoreSettings, shares: bool) -> Optional[float]:
@@ -112,15 +113,28 @@ def _with_extra(mem: Memory, **values: Optional[float]) -> Memory:
 
 
 def _track_trend(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
-    """A slow symmetric average of the surplus (``trend_s``) and how far the raw value strays
-    from it (mean absolute deviation): the weather's level and its variability."""
-    trend, at, dev = _extra(mem, "trend_w"), _extra(mem, "trend_at"), _extra(mem, "dev_w")
+    """A slow symmetric average of the car's surplus (``trend_s``): the weather's level."""
+    trend, at = _extra(mem, "trend_w"), _extra(mem, "trend_at")
     if trend is None or at is None or s.trend_s <= 0:
-        return _with_extra(mem, trend_w=raw, trend_at=now, dev_w=0.0)
+        return _with_extra(mem, trend_w=raw, trend_at=now)
     k = 1.0 - math.exp(-max(0.0, now - at) / s.trend_s)
-    trend += (raw - trend) * k
-    dev = (dev or 0.0) + (abs(raw - trend) - (dev or 0.0)) * k
-    return _with_extra(mem, trend_w=trend, trend_at=now, dev_w=dev)
+    return _with_extra(mem, trend_w=trend + (raw - trend) * k, trend_at=now)
+
+
+def track_weather(mem: Memory, sky_w: float, now: float, s: CoreSettings) -> Memory:
+    """How much the site's own surplus (PV − house, whoever gets it) strays from its slow average
+    (mean absolute deviation over ``trend_s``): the weather's variability.
+
+    It is measured before the battery's share is decided on purpose: when the battery reaches
+    its priority SOC the car's surplus jumps from nothing to kilowatts, and that step is not a
+    cloud (measured on the car's surplus it stretched the first start of the day by minutes)."""
+    level, at, dev = _extra(mem, "sky_w"), _extra(mem, "sky_at"), _extra(mem, "dev_w")
+    if level is None or at is None or s.trend_s <= 0:
+        return _with_extra(mem, sky_w=sky_w, sky_at=now, dev_w=0.0)
+    k = 1.0 - math.exp(-max(0.0, now - at) / s.trend_s)
+    level += (sky_w - level) * k
+    dev = (dev or 0.0) + (abs(sky_w - level) - (dev or 0.0)) * k
+    return _with_extra(mem, sky_w=level, sky_at=now, dev_w=dev)
 
 
 def trend_w(mem: Memory) -> float:
@@ -141,7 +155,7 @@ def _reset_timers(mem: Memory) -> Memory:
         phase_candidate_since=None,
         filtered_surplus_w=None,
         filtered_at=None,
-        extra=tuple((k, v) for k, v in mem.extra if k not in ("trend_w", "trend_at", "dev_w")),
+        extra=tuple((k, v) for k, v in mem.extra if k not in WEATHER_KEYS),
     )
 
 
@@ -162,6 +176,8 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     if low is not None:
         return Step(0.0, None, Status.LOW_SOC, low, ph.abort(_reset_timers(mem)))
     mem = smooth(mem, raw, snap.now, s)
+    sky = raw if shares else raw_surplus_w(snap, s, True)
+    mem = track_weather(mem, sky if sky is not None else raw, snap.now, s)
     details = {
         "surplus_w": round(raw, 1),
         "filtered_surplus_w": round(mem.filtered_surplus_w or 0),
@@ -220,7 +236,8 @@ def _amps_for(surplus_w: float, phases: int, s: CoreSettings, max_a: float) -> f
 
 def _start_delay(mem: Memory, s: CoreSettings) -> float:
     """``start_delay_s`` on a steady day, up to ``start_delay_stretch`` times it when the surplus
-    has swung by a kilowatt or more on average (broken cloud): a sunny spell must prove itself."""
+    (PV − house) has swung by a kilowatt or more on average (broken cloud): a sunny spell
+    must prove itself."""
     spread = min(1.0, variability_w(mem) / 1000.0)
     return s.start_delay_s * (1.0 + max(0.0, s.start_delay_stretch - 1.0) * spread)
 

@@ -73,7 +73,7 @@ class CoreSettings:
     phase_down_delay_s: float = 300.0  # 3→1: how long the trend must stay low
     trend_s: float = 300.0  # time constant of the slow surplus average (phases, start delay)
     start_margin_w: float = 150.0  # start only with this much more than the minimum power
-    start_delay_stretch: float = 5.0  # start delay × up to this when the surplus swings a lot
+    start_delay_stretch: float = 5.0  # start delay × up to this when PV − house swings a lot
     buffer_stop_delay_s: float = 600.0  # stop delay while the battery is above priority SOC
     phase_pause_s: float = 10.0  # pause → switch: let the car stop drawing first
     phase_settle_s: float = 30.0  # switch → resume: let the contactors and the car settle

@@ -254,6 +254,37 @@ def test_variable_surplus_stretches_the_start_delay() -> None:
     assert first > 1200 + 60  # after the swinging hour a sunny spell must last longer
 
 
+def test_battery_reaching_priority_soc_is_not_a_cloud() -> None:
+    # Steady sun: the battery absorbs 5 kW, none of it the car's below 80 %. At t = 600 s the
+    # SOC passes 80 % and the car's surplus jumps from nothing to 5 kW. That step is not weather:
+    # the start delay stays the plain 60 s (measured on the car's surplus it was stretched ~4×).
+    s = replace(S, trend_s=300.0, start_delay_stretch=5.0)
+    mem, first = Memory(phases=3), None
+    for t in range(0, 1200, 2):
+        si = site(grid_w=0.0, batt_w=5000.0, soc=79.0 if t < 600 else 80.5)
+        ch = charger(0.0, phase_switching_available=False)
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
+        if dec.amps > 0:
+            first = t
+            break
+    assert first == 600 + 60
+
+
+def test_variability_is_measured_on_pv_minus_house() -> None:
+    # The same jump while the sky itself swings (the battery absorbs 1–6 kW): stretched.
+    s = replace(S, trend_s=300.0, start_delay_stretch=5.0)
+    mem, first = Memory(phases=3), None
+    for t in range(0, 2400, 2):
+        batt = 6000.0 if (t // 60) % 2 else 1000.0
+        si = site(grid_w=0.0, batt_w=batt if t < 600 else 5000.0, soc=79.0 if t < 600 else 80.5)
+        ch = charger(0.0, phase_switching_available=False)
+        dec, mem = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t), mem, s)
+        if dec.amps > 0:
+            first = t
+            break
+    assert first is not None and first > 600 + 120
+
+
 def test_start_margin_and_phase_choice_when_idle() -> None:
     s = replace(S, start_margin_w=150.0, trend_s=0.0)
     # 1-phase minimum is 1380 W: 1450 W is inside the margin, 1600 W starts on 1 phase
