@@ -83,10 +83,11 @@ def advance(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[Step
         left = s.phase_settle_s - (now - since)
         reason = f"switched to {target} phase, resuming in {left:.0f} s"
         return Step(0.0, target, status, reason, mem), mem
-    # settled: resume at once (the surplus that asked for the switch is already established)
+    # settled: resume at once (the surplus that asked for the switch is already established;
+    # back-dated by the longest start delay, or a stretched one would start its wait again)
     mem = replace(
         abort(mem),
-        surplus_since=now - s.start_delay_s,
+        surplus_since=now - s.start_delay_s * max(1.0, s.start_delay_stretch),
         stopped_since=None,
         deficit_since=None,
     )

@@ -285,6 +285,20 @@ def test_variability_is_measured_on_pv_minus_house() -> None:
     assert first is not None and first > 600 + 120
 
 
+def test_idle_phase_switch_resumes_at_once_when_the_delay_is_stretched() -> None:
+    # The start delay has run out (stretched by a swinging morning), the car goes to 1 phase
+    # while idle, and after the settle time it starts at once instead of waiting the delay again.
+    s = replace(P, trend_s=600.0, start_delay_stretch=5.0, start_margin_w=150.0)
+    swings = [(t, 0.0 if (t // 60) % 2 else 3000.0) for t in range(0, 1200, 2)]
+    steady = [(t, 2500.0) for t in range(1200, 2400, 2)]
+    res = phase_run(swings + steady, s, soc=50.0)
+    switched = [t for t, d, _ in res if d.phases == 1]
+    started = next(t for t, d, _ in res if t >= 1200 and d.amps > 0)
+    assert switched and switched[0] >= 1200
+    settled = switched[0] + s.phase_settle_s
+    assert settled <= started <= settled + 4
+
+
 def test_start_margin_and_phase_choice_when_idle() -> None:
     s = replace(S, start_margin_w=150.0, trend_s=0.0)
     # 1-phase minimum is 1380 W: 1450 W is inside the margin, 1600 W starts on 1 phase
