@@ -344,15 +344,27 @@ def print_net(table: Dict[str, Dict[str, DayResult]]) -> None:
     """The same days counted by the day's balance instead of second by second (see docstring)."""
     names = ("core", "core-keep", "evcc(c)")
     print(f"{'day':17}{'opt. net':>9}" + "".join(f"{n + ' net':>16}" for n in names))
+    totals = {n: 0.0 for n in ("optimum(a)", *names)}
+    lowest: Dict[str, Tuple[float, str]] = {}
     for day, row in table.items():
         opt = row["optimum(a)"]
         opt_net = opt.solar_kwh - max(0.0, opt.import_kwh)
+        totals["optimum(a)"] += opt_net
         cells = []
         for name in names:
             got = net_solar(row[name])
+            totals[name] += got
             ratio = f"({got / opt_net:.2f})" if opt_net > 0.05 else "(n/a)"
+            if opt_net > 0.05:
+                lowest[name] = min(lowest.get(name, (9.9, "")), (got / opt_net, day))
             cells.append(f"{got:9.1f} {ratio:>6}")
         print(f"{day:17}{opt_net:9.1f}" + "".join(f"{c:>16}" for c in cells))
+    cells = [f"{totals[n]:9.1f} {'':>6}" for n in names]
+    print(f"{'TOTAL':17}{totals['optimum(a)']:9.1f}" + "".join(f"{c:>16}" for c in cells))
+    for name in names:
+        if name in lowest:
+            low, day = lowest[name]
+            print(f"  {name}: lowest day {day} at {low:.2f} of the optimum's net")
 
 
 def _ratio(r: DayResult, opt: float) -> str:
