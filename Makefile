@@ -41,7 +41,7 @@ type-check: $(STAMP)
 	$(VENV)/bin/mypy
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 # The lowest pymodbus we claim has the older server datastore shape: run the Modbus tests on it too.
 test-pymodbus-low: $(STAMP)
