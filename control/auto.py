@@ -333,13 +333,29 @@ def _charging(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Ste
         why = f"{short_w / 1000:.1f} kW short of the minimum; stopping in {left:.0f} s"
         return Step(s.min_current_a, None, Status.CHARGING, why, mem)
     mem = replace(mem, deficit_since=None)
-    target = _amps_for(surplus, phases, s, max_a)
+    topup = _topup_w(snap, s)
+    target = _amps_for(surplus + topup, phases, s, max_a)
     if abs(target - mem.last_amps) < s.deadband_a and mem.last_amps <= max_a:
         target = mem.last_amps  # deadband: small changes are not worth a write
     why = f"charging on {surplus / 1000:.1f} kW solar surplus ({phases} phase)"
+    if topup > 0:
+        why += f"; the full battery adds up to {topup / 1000:.1f} kW"
     if rescue:
         why += "; switching to 1 phase soon"
     return Step(target, None, Status.CHARGING, why, mem)
+
+
+def _topup_w(snap: Snapshot, s: CoreSettings) -> float:
+    """What a nearly full battery may add to a charging car's surplus (W).
+
+    A full battery turns away the sun, so what it gives the car now is refilled by surplus that
+    would otherwise be exported; the car gets its power at the times it could not take it all.
+    bench/net_optimum.py showed the gain: a 1-phase car 0.88 → 0.94 of the most net solar
+    possible, an evening plug-in 0.95 → 0.99, with no more grid import over the 13 days."""
+    soc = snap.site.battery_soc
+    if s.full_battery_soc is None or soc is None or soc < s.full_battery_soc:
+        return 0.0
+    return s.full_battery_topup_w
 
 
 def _switch(snap: Snapshot, mem: Memory, s: CoreSettings, target: int) -> Step:

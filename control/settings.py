@@ -62,6 +62,10 @@ class CoreSettings:
     # not fill otherwise: no evening import caused by the car, a little less solar in the car.
     afternoon_battery_soc: Optional[float] = None
     pv_trend_s: float = 1800.0  # time constant of the slow PV average that finds the day's peak
+    # At or above this SOC a charging car is offered up to full_battery_topup_w more than the
+    # surplus: the nearly full battery tops it up and the sun refills it (None: off).
+    full_battery_soc: Optional[float] = 95.0
+    full_battery_topup_w: float = 2000.0
     low_soc_margin: float = 5.0
     low_soc_hysteresis: float = 3.0
     reserve_w: float = 100.0
@@ -114,6 +118,8 @@ class CoreSettings:
             smoothing_s=float(auto.get("smoothing_s", d.smoothing_s)),
             battery_priority_soc=float(auto.get("battery_priority_soc", d.battery_priority_soc)),
             afternoon_battery_soc=_optional_float(auto.get("afternoon_battery_soc")),
+            full_battery_soc=_optional_float(auto.get("full_battery_soc", d.full_battery_soc)),
+            full_battery_topup_w=float(auto.get("full_battery_topup_w", d.full_battery_topup_w)),
             low_soc_margin=float(auto.get("low_soc_margin", d.low_soc_margin)),
             low_soc_hysteresis=float(auto.get("low_soc_hysteresis", d.low_soc_hysteresis)),
             reserve_w=float(auto.get("reserve_w", d.reserve_w)),

@@ -299,6 +299,26 @@ def test_idle_phase_switch_resumes_at_once_when_the_delay_is_stretched() -> None
     assert settled <= started <= settled + 4
 
 
+def test_a_full_battery_tops_up_a_charging_car() -> None:
+    # 3 kW of surplus on 1 phase: 13 A. At 96 % the battery may add up to 2 kW (5 kW: 21.7 A,
+    # the car takes what it can); at 90 % it may not; the stop logic looks at the surplus alone.
+    s = replace(S, full_battery_soc=95.0, full_battery_topup_w=2000.0)
+    ch = charger(13.0, phases=1)
+    mem = Memory(phases=1, last_amps=13.0, charging_since=T0 - 600)
+    for soc, want in ((96.0, 21.7), (90.0, 13.0)):
+        si = site(grid_w=13.0 * 230.0 - 3000.0, soc=soc)
+        dec, _ = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, s)
+        assert dec.amps == pytest.approx(want, abs=0.1)
+    off = replace(s, full_battery_soc=None)
+    si = site(grid_w=13.0 * 230.0 - 3000.0, soc=100.0)
+    dec, _ = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, off)
+    assert dec.amps == pytest.approx(13.0, abs=0.1)
+    # no surplus for the minimum: the top-up does not keep the car going past the stop delay
+    idle = [(t, 500.0) for t in range(0, 1200, 10)]
+    res = phase_run(idle, s, mem=replace(mem, phases=3, last_amps=6.0), soc=99.0)
+    assert res[-1][1].amps == 0.0
+
+
 def test_start_margin_and_phase_choice_when_idle() -> None:
     s = replace(S, start_margin_w=150.0, trend_s=0.0)
     # 1-phase minimum is 1380 W: 1450 W is inside the margin, 1600 W starts on 1 phase
