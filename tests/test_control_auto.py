@@ -309,6 +309,13 @@ def test_a_full_battery_tops_up_a_charging_car() -> None:
         si = site(grid_w=13.0 * 230.0 - 3000.0, soc=soc)
         dec, _ = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, s)
         assert dec.amps == pytest.approx(want, abs=0.1)
+    # hysteresis: once on, it stays on down to 93 %; from below it starts only at 95 %
+    si = site(grid_w=13.0 * 230.0 - 3000.0, soc=94.0)
+    on_mem = replace(mem, extra=(("topup", 1.0),))
+    dec, after = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), on_mem, s)
+    assert dec.amps == pytest.approx(21.7, abs=0.1) and ("topup", 1.0) in after.extra
+    dec, after = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, s)
+    assert dec.amps == pytest.approx(13.0, abs=0.1) and ("topup", 1.0) not in after.extra
     off = replace(s, full_battery_soc=None)
     si = site(grid_w=13.0 * 230.0 - 3000.0, soc=100.0)
     dec, _ = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, off)
