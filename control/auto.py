@@ -354,9 +354,11 @@ def _topup_w(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[float, Memor
     bench/net_optimum.py showed the gain: a 1-phase car 0.88 → 0.94 of the most net solar
     possible, an evening plug-in 0.95 → 0.99, with no more grid import over the 13 days.
     On at ``full_battery_soc``, off ``TOPUP_HYSTERESIS`` % below it: without the band the SOC
-    sits on the threshold and the setpoint hunts (a thousand changes a day in the bench)."""
+    sits on the threshold and the setpoint hunts (a thousand changes a day in the bench). Off
+    past the PV peak when ``afternoon_battery_soc`` asks the battery to keep its charge."""
     soc = snap.site.battery_soc
-    if s.full_battery_soc is None or soc is None:
+    keeping = s.afternoon_battery_soc is not None and past_pv_peak(mem)  # the battery keeps it
+    if s.full_battery_soc is None or soc is None or keeping:
         return 0.0, _with_extra(mem, topup=None)
     was_on = _extra(mem, "topup") is not None
     on = soc >= s.full_battery_soc or (was_on and soc >= s.full_battery_soc - TOPUP_HYSTERESIS)
