@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import List, Sequence, Tuple
 
 from bench.ev import VOLTS
+from sim import site_model
 from sim.site_model import BatteryParams, Trace
 
 STEP_S = 60
@@ -31,16 +32,9 @@ GRID_WH = 25.0  # battery charge resolution of the value table (interpolation er
 
 
 def battery_step(soc_wh: float, net_w: float, b: BatteryParams) -> Tuple[float, float]:
-    """One step of the site's battery with ``net_w`` (+ = surplus): (new charge Wh, import W)."""
-    cap = b.capacity_wh
-    if net_w >= 0:
-        room_w = max(0.0, (cap - soc_wh) * 3600.0 / STEP_S / b.efficiency)
-        charge = min(net_w, b.max_charge_w, room_w)
-        return soc_wh + charge * b.efficiency * STEP_S / 3600.0, 0.0
-    floor_wh = b.ess_min_soc / 100.0 * cap
-    avail_w = max(0.0, (soc_wh - floor_wh) * 3600.0 / STEP_S * b.efficiency)
-    discharge = min(-net_w, b.max_discharge_w, avail_w)
-    return soc_wh - discharge / b.efficiency * STEP_S / 3600.0, -net_w - discharge
+    """One step of the site's battery (sim/site_model.py) in Wh: (new charge Wh, import W)."""
+    batt_w, soc = site_model.battery_step(soc_wh / b.capacity_wh * 100.0, net_w, b, STEP_S)
+    return soc / 100.0 * b.capacity_wh, max(0.0, batt_w - net_w)
 
 
 def _value_at(table: Sequence[float], soc_wh: float) -> float:
@@ -99,15 +93,16 @@ def max_net_kwh(
     priority_wh = priority_soc / 100.0 * b.capacity_wh
     for m in range(last, first - 1, -1):
         here, s_w = [], surplus_w[m]
+        choices = levels_w if plugged[m] else (0.0,)
         for k in range(cells):
             soc = k * GRID_WH
             ceiling = None if soc >= priority_wh else max(0.0, s_w - b.max_charge_w)
             best = float("-inf")
-            for p in levels_w:
+            for p in choices:
                 if ceiling is not None and p > ceiling:
                     break
-                nxt, imp = battery_step(soc, s_w - (p if plugged[m] else 0.0), b)
-                gain = ((p if plugged[m] else 0.0) - imp) * STEP_S / 3600.0
+                nxt, imp = battery_step(soc, s_w - p, b)
+                gain = (p - imp) * STEP_S / 3600.0
                 best = max(best, gain + _value_at(value, nxt))
             here.append(best)
         value = here

@@ -33,15 +33,21 @@ TOPUP_HYSTERESIS = 2.0  # % SOC: the full-battery top-up stops this far below wh
 WEATHER_KEYS = ("trend_w", "trend_at", "sky_w", "sky_at", "dev_w")  # forgotten on stale data
 
 
-def raw_surplus_w(snap: Snapshot, s: CoreSettings, shares: bool) -> Optional[float]:
-    """``shares``: the car may have what the battery absorbs (``battery_shares``)."""
+def site_surplus_w(snap: Snapshot, s: CoreSettings) -> Optional[float]:
+    """PV − house − reserve from the GX's balance, whoever gets it: the car and what the battery
+    absorbs both count (None without a grid reading)."""
     site = snap.site
     if any(g is None for g in site.grid_power_w):
         return None
     grid_w = sum(g or 0.0 for g in site.grid_power_w)
     batt_w = site.battery_power_w or 0.0
-    share = batt_w if shares else min(batt_w, 0.0)
-    return ev_power_w(snap, s) - grid_w + share - s.reserve_w
+    return ev_power_w(snap, s) - grid_w + batt_w - s.reserve_w
+
+
+def car_surplus_w(site_w: float, snap: Snapshot, shares: bool) -> float:
+    """The car's part of ``site_w``: without ``shares`` (``battery_shares``) the battery keeps
+    what it absorbs."""
+    return site_w if shares else site_w - max(0.0, snap.site.battery_power_w or 0.0)
 
 
 def battery_shares(soc: Optional[float], past_peak: bool, s: CoreSettings) -> bool:
@@ -68,7 +74,7 @@ def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:
     if slow is None or at is None:
         slow, peak = pv, pv
     else:
-        k = 1.0 - math.exp(-max(0.0, snap.now - at) / max(1.0, s.pv_trend_s))
+        k = _blend(snap.now, at, max(1.0, s.pv_trend_s))
         slow += (pv - slow) * k
         peak = max(peak or 0.0, slow)
     if slow < NIGHT_PV_W:
@@ -94,10 +100,14 @@ def smooth(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
     mem = _track_trend(mem, raw, now, s)
     if prev is None or at is None or s.smoothing_s <= 0:
         return replace(mem, filtered_surplus_w=raw, filtered_at=now)
-    dt = max(0.0, now - at)
     tau = s.smoothing_s if raw > prev else s.smoothing_s / FALL_SPEEDUP
-    value = prev + (raw - prev) * (1.0 - math.exp(-dt / tau))
+    value = prev + (raw - prev) * _blend(now, at, tau)
     return replace(mem, filtered_surplus_w=value, filtered_at=now)
+
+
+def _blend(now: float, at: float, tau_s: float) -> float:
+    """How far an exponential average with time constant ``tau_s`` moves after ``now - at``."""
+    return 1.0 - math.exp(-max(0.0, now - at) / tau_s)
 
 
 def _extra(mem: Memory, key: str) -> Optional[float]:
@@ -118,7 +128,7 @@ def _track_trend(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory
     trend, at = _extra(mem, "trend_w"), _extra(mem, "trend_at")
     if trend is None or at is None or s.trend_s <= 0:
         return _with_extra(mem, trend_w=raw, trend_at=now)
-    k = 1.0 - math.exp(-max(0.0, now - at) / s.trend_s)
+    k = _blend(now, at, s.trend_s)
     return _with_extra(mem, trend_w=trend + (raw - trend) * k, trend_at=now)
 
 
@@ -132,7 +142,7 @@ def track_weather(mem: Memory, sky_w: float, now: float, s: CoreSettings) -> Mem
     level, at, dev = _extra(mem, "sky_w"), _extra(mem, "sky_at"), _extra(mem, "dev_w")
     if level is None or at is None or s.trend_s <= 0:
         return _with_extra(mem, sky_w=sky_w, sky_at=now, dev_w=0.0)
-    k = 1.0 - math.exp(-max(0.0, now - at) / s.trend_s)
+    k = _blend(now, at, s.trend_s)
     level += (sky_w - level) * k
     dev = (dev or 0.0) + (abs(sky_w - level) - (dev or 0.0)) * k
     return _with_extra(mem, sky_w=level, sky_at=now, dev_w=dev)
@@ -168,17 +178,16 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
         mem = track_pv_peak(mem, snap, s)
     past_peak = keeping and past_pv_peak(mem)
     shares = battery_shares(site.battery_soc, past_peak, s)
-    raw = raw_surplus_w(snap, s, shares) if site.fresh else None
-    if raw is None:
+    sky = site_surplus_w(snap, s) if site.fresh else None
+    if sky is None:
         mem = ph.abort(_reset_timers(mem))
         why = "no fresh data from the Victron system (grid meter/battery): AUTO does not charge"
         return Step(0.0, None, Status.CONNECTED, why, mem)
     low, mem = _low_soc(snap, mem, s)
     if low is not None:
         return Step(0.0, None, Status.LOW_SOC, low, ph.abort(_reset_timers(mem)))
-    mem = smooth(mem, raw, snap.now, s)
-    sky = raw if shares else raw_surplus_w(snap, s, True)
-    mem = track_weather(mem, sky if sky is not None else raw, snap.now, s)
+    raw = car_surplus_w(sky, snap, shares)
+    mem = track_weather(smooth(mem, raw, snap.now, s), sky, snap.now, s)
     details = {
         "surplus_w": round(raw, 1),
         "filtered_surplus_w": round(mem.filtered_surplus_w or 0),

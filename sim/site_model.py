@@ -139,6 +139,20 @@ class SiteReading:
     export_w: float
 
 
+def battery_step(soc: float, net_w: float, b: BatteryParams, dt: float) -> Tuple[float, float]:
+    """ESS for ``dt`` seconds with ``net_w`` (PV − loads, + = surplus): it absorbs surplus until
+    full and covers deficits down to its minimum SOC. Returns (battery W, + = charging; new SOC %).
+    """
+    cap = b.capacity_wh
+    if net_w >= 0:
+        room_w = max(0.0, (100.0 - soc) / 100.0 * cap * 3600.0 / dt / b.efficiency)
+        batt = min(net_w, b.max_charge_w, room_w)
+        return batt, soc + batt * b.efficiency * dt / 3600.0 / cap * 100.0
+    avail_w = max(0.0, (soc - b.ess_min_soc) / 100.0 * cap * 3600.0 / dt * b.efficiency)
+    batt = -min(-net_w, b.max_discharge_w, avail_w)
+    return batt, soc + batt / b.efficiency * dt / 3600.0 / cap * 100.0
+
+
 class SiteModel:
     """Steps the battery through a trace given the car's per-phase power each second."""
 
@@ -152,17 +166,7 @@ class SiteModel:
         house = self.trace.load_w[i]
         ev_total = ev_w[0] + ev_w[1] + ev_w[2]
         net = pv - (house[0] + house[1] + house[2]) - ev_total  # + = surplus
-        b, cap = self.bat, self.bat.capacity_wh
-        if net >= 0:
-            room_w = max(0.0, (100.0 - self.soc) / 100.0 * cap * 3600.0 / dt / b.efficiency)
-            batt = min(net, b.max_charge_w, room_w)
-            self.soc += batt * b.efficiency * dt / 3600.0 / cap * 100.0
-        else:
-            avail_w = max(
-                0.0, (self.soc - b.ess_min_soc) / 100.0 * cap * 3600.0 / dt * b.efficiency
-            )
-            batt = -min(-net, b.max_discharge_w, avail_w)
-            self.soc += batt / b.efficiency * dt / 3600.0 / cap * 100.0
+        batt, self.soc = battery_step(self.soc, net, self.bat, dt)
         third_pv, third_b = pv / 3.0, batt / 3.0
         grid = (
             ev_w[0] + house[0] + third_b - third_pv,
