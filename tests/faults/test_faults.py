@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, Iterator
 
 import pytest
 
+from control.store import METER_FILE
 from tests.faults.stack import (
     LEASE_S,
     SAFE_A,
@@ -149,6 +150,9 @@ def plug_while_rebooting(stack: FaultStack) -> Result:
     offers its safe current and the car charges unobserved for ~8 s. The session starts when
     the controller first sees the car; its energy must still equal the meter since plug-in."""
     stack.publish(T.control_set("startstop"), {"enabled": True})
+    # the controller must have seen the empty socket once, or nothing tells it where the unseen
+    # energy began (failed once: the reboot came 0.5 s after the bridge started)
+    wait_until(lambda: (stack.state_dir / METER_FILE).exists(), 15, 0.2)
     stack.ctl("reboot", down_s=8)
     stack.series_mark = stack.probe.mark()
     reply = stack.ctl("plug", max_current_a=16, phases=3, response_s=0.5)
