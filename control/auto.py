@@ -17,9 +17,13 @@ times faster (little import under a cloud). Timers are timestamps in ``Memory``.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import math
 from dataclasses import replace
 from typing import Optional, Tuple
+
+import pytz
 
 from control import phases as ph
 from control.model import Memory, Snapshot, Status
@@ -63,6 +67,45 @@ def battery_shares(soc: Optional[float], past_peak: bool, s: CoreSettings) -> bo
     if past_peak and s.afternoon_battery_soc is not None:
         floor = max(floor, s.afternoon_battery_soc)
     return soc >= floor
+
+
+FILL_MARGIN = 1.3  # the forecast must cover the battery's headroom this many times over
+
+
+def battery_fills_anyway(snap: Snapshot, s: CoreSettings) -> Optional[bool]:
+    """Will the sun the forecast expects for the rest of today fill the battery, with
+    ``FILL_MARGIN`` to spare? None without a forecast or ``battery_capacity_kwh``.
+
+    The car shares the battery's charge only while it does: on a day the battery would not fill,
+    what it gives the car is bought back from the grid in the evening, and no solar is gained.
+    As the car takes its share the forecast energy left shrinks while the headroom does not, so
+    the battery gets its priority back in time to fill by evening. bench/control.py's
+    ``core-fcst`` row measures it."""
+    soc = snap.site.battery_soc
+    if s.battery_capacity_kwh is None or not snap.pv_forecast or soc is None:
+        return None
+    midnight = _next_midnight(s.timezone, snap.now)
+    left_wh = 0.0
+    for f in snap.pv_forecast:
+        a, b = max(f.start, snap.now), min(f.end, midnight)
+        if b > a and f.surplus_w > 0:
+            left_wh += f.surplus_w * (b - a) / 3600.0
+    headroom_wh = max(0.0, 100.0 - soc) / 100.0 * s.battery_capacity_kwh * 1000.0
+    return left_wh >= FILL_MARGIN * headroom_wh
+
+
+def _next_midnight(tz_name: str, now: float) -> float:
+    """Unix seconds of the local midnight that ends ``now``'s day (23/25 h days included)."""
+    tz = pytz.timezone(tz_name)
+    day = dt.datetime.fromtimestamp(now, tz).date()
+    return _midnight_after(tz_name, day.isoformat())
+
+
+@functools.lru_cache(maxsize=4)
+def _midnight_after(tz_name: str, day_iso: str) -> float:
+    tz = pytz.timezone(tz_name)
+    nxt = dt.date.fromisoformat(day_iso) + dt.timedelta(days=1)
+    return float(tz.localize(dt.datetime(nxt.year, nxt.month, nxt.day)).timestamp())
 
 
 def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:
@@ -177,7 +220,8 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     if keeping and site.fresh:
         mem = track_pv_peak(mem, snap, s)
     past_peak = keeping and past_pv_peak(mem)
-    shares = battery_shares(site.battery_soc, past_peak, s)
+    fills = battery_fills_anyway(snap, s)
+    shares = battery_shares(site.battery_soc, past_peak, s) and fills is not False
     sky = site_surplus_w(snap, s) if site.fresh else None
     if sky is None:
         mem = ph.abort(_reset_timers(mem))
@@ -198,17 +242,22 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
         return replace(seq, details=details)
     out = _charging(snap, mem, s, max_a) if mem.last_amps > 0 else _idle(snap, mem, s, max_a)
     kept_w = _kept_for_battery_w(snap, s, shares)
+    if fills is not None:
+        details["battery_fills"] = fills
     if kept_w > 0:
         details["battery_kept_w"] = round(kept_w)
         if out.status == Status.WAIT_SUN:
-            out = replace(
-                out, reason=f"{out.reason}; past the PV peak the battery keeps its charge"
+            why = (
+                "the forecast sun left today would not fill the battery: it keeps its charge"
+                if fills is False
+                else "past the PV peak the battery keeps its charge"
             )
+            out = replace(out, reason=f"{out.reason}; {why}")
     return replace(out, details=details)
 
 
 def _kept_for_battery_w(snap: Snapshot, s: CoreSettings, shares: bool) -> float:
-    """What the afternoon rule withholds from the car right now (W), for the status reason:
+    """What the afternoon rule or the forecast check withholds from the car right now (W):
     the battery's charge when it is above its priority SOC and still not shared."""
     soc, batt_w = snap.site.battery_soc, snap.site.battery_power_w or 0.0
     if shares or soc is None or batt_w <= 0 or soc < s.battery_priority_soc:
@@ -368,6 +417,8 @@ def _topup_w(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[float, Memor
     soc = snap.site.battery_soc
     keeping = s.afternoon_battery_soc is not None and past_pv_peak(mem)  # the battery keeps it
     if s.full_battery_soc is None or soc is None or keeping:
+        return 0.0, _with_extra(mem, topup=None)
+    if battery_fills_anyway(snap, s) is False:  # what it gives now would not come back today
         return 0.0, _with_extra(mem, topup=None)
     was_on = _extra(mem, "topup") is not None
     on = soc >= s.full_battery_soc or (was_on and soc >= s.full_battery_soc - TOPUP_HYSTERESIS)

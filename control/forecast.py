@@ -1,4 +1,5 @@
-"""A PV surplus forecast for SCHEDULED planning: "like the last few days at this time of day".
+"""A PV surplus forecast, "like the last few days at this time of day", for SCHEDULED planning
+and AUTO's check that the battery still fills.
 
 No cloud service is needed (a GX may be offline): the runner records what the site's surplus
 (PV minus the house, the car not counted) was in each 15-minute slot of local time, and the
@@ -17,6 +18,8 @@ from control.model import ForecastSlot
 
 SLOT_S = 900
 KEEP_DAYS = 7
+TODAY_BASIS_WH = 500.0  # today's correction needs at least this much expected sun so far
+TODAY_RATIO = (0.2, 2.0)  # and is clamped to this range
 
 
 class PvForecaster:
@@ -53,15 +56,38 @@ class PvForecaster:
                 break
         return sum(values) / len(values) if values else None
 
+    def today_ratio(self, now: float) -> Optional[float]:
+        """How today's sun so far compares with what the last days had by this time (the
+        finished slots of today only); None until there is enough of it to say."""
+        day, current = self._key(now)
+        seen = self.table.get(day, {})
+        got_wh = expected_wh = 0.0
+        for slot, (total, n) in seen.items():
+            if slot >= current or not n:
+                continue
+            w = self.expected_w(now - (current - slot) * SLOT_S)
+            if w is None:
+                continue
+            got_wh += total / n * SLOT_S / 3600.0
+            expected_wh += w * SLOT_S / 3600.0
+        if expected_wh < TODAY_BASIS_WH:
+            return None
+        lo, hi = TODAY_RATIO
+        return min(hi, max(lo, got_wh / expected_wh))
+
     def forecast(self, now: float, horizon_s: float = 36 * 3600) -> Tuple[ForecastSlot, ...]:
-        """Slots from the current one to ``now + horizon_s`` with a known expected surplus."""
+        """Slots from the current one to ``now + horizon_s`` with a known expected surplus;
+        today's are scaled by ``today_ratio`` (a dull morning after sunny days lowers them)."""
         start = now - now % SLOT_S
+        today, _slot = self._key(now)
+        ratio = self.today_ratio(now) or 1.0
         out: List[ForecastSlot] = []
         t = start
         while t < now + horizon_s:
             w = self.expected_w(t)
             if w is not None and w > 0:
-                out.append(ForecastSlot(t, t + SLOT_S, w))
+                scale = ratio if self._key(t)[0] == today else 1.0
+                out.append(ForecastSlot(t, t + SLOT_S, w * scale))
             t += SLOT_S
         return tuple(out)
 

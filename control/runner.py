@@ -22,11 +22,12 @@ from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
 from control import session as sess
-from control.forecast import PvForecaster, site_surplus_w
+from control.forecast import SLOT_S, PvForecaster, site_surplus_w
 from control.model import (
     STATUS_TEXT,
     ChargerView,
     Decision,
+    ForecastSlot,
     Memory,
     Prices,
     Snapshot,
@@ -170,6 +171,7 @@ class Runner:
         self.config_path: Optional[str] = None  # set by __main__: reloaded on config/changed
         self.forecaster = PvForecaster(str(cfg.get("timezone", "Europe/Amsterdam")))
         self._pv_saved_at = clock()
+        self._forecast_cache: Optional[Tuple[int, Tuple[ForecastSlot, ...]]] = None
         self._idle_wh: Optional[float] = None  # meter with no car plugged in (control/session.py)
         self._started_at = clock()
 
@@ -331,11 +333,23 @@ class Runner:
         # a backward clock step makes the age negative: a state arrives every poll, so call it new
         age = max(0.0, now - self._state_at) if self._state is not None else float("inf")
         view = charger_view(self._state, self._bridge_online, age, self.charger_stale_s)
-        wants = bool(getattr(self.core_settings, "pv_forecast", False))  # tests pass fakes
-        forecast = self.forecaster.forecast(now) if wants else ()
+        forecast = self._forecast(now)
         return Snapshot(
             now, view, self.venus.site(now), self.prices(now), self.user, pv_forecast=forecast
         )
+
+    def _forecast(self, now: float) -> Tuple[ForecastSlot, ...]:
+        """The PV forecast when SCHEDULED or AUTO's battery check wants it, worked out once per
+        quarter hour (it changes no faster, and a GX has little CPU to spare)."""
+        s = self.core_settings
+        wants = bool(getattr(s, "pv_forecast", False))  # tests pass fakes
+        wants = wants or getattr(s, "battery_capacity_kwh", None) is not None
+        if not wants:
+            return ()
+        slot = int(now // SLOT_S)
+        if self._forecast_cache is None or self._forecast_cache[0] != slot:
+            self._forecast_cache = (slot, self.forecaster.forecast(now))
+        return self._forecast_cache[1]
 
     def prices(self, now: float) -> Prices:
         if self.tibber is not None:

@@ -66,6 +66,9 @@ class CoreSettings:
     # surplus: the nearly full battery tops it up and the sun refills it (None: off).
     full_battery_soc: Optional[float] = 95.0
     full_battery_topup_w: float = 2000.0
+    # With it and a PV forecast, the car shares the battery's charge only while the forecast sun
+    # left today still fills the battery (None: no such check).
+    battery_capacity_kwh: Optional[float] = None
     low_soc_margin: float = 5.0
     low_soc_hysteresis: float = 3.0
     reserve_w: float = 100.0
@@ -120,6 +123,7 @@ class CoreSettings:
             afternoon_battery_soc=_optional_float(auto.get("afternoon_battery_soc")),
             full_battery_soc=_optional_float(auto.get("full_battery_soc", d.full_battery_soc)),
             full_battery_topup_w=float(auto.get("full_battery_topup_w", d.full_battery_topup_w)),
+            battery_capacity_kwh=_optional_float(auto.get("battery_capacity_kwh")),
             low_soc_margin=float(auto.get("low_soc_margin", d.low_soc_margin)),
             low_soc_hysteresis=float(auto.get("low_soc_hysteresis", d.low_soc_hysteresis)),
             reserve_w=float(auto.get("reserve_w", d.reserve_w)),

@@ -8,7 +8,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import pytest
 
 from control.core import CoreSettings, decide
-from control.model import Decision, Memory, Mode, Status
+from control.model import Decision, ForecastSlot, Memory, Mode, Status
 from tests.test_control_core import T0, charger, site, snap
 
 # no smoothing, so each step's surplus is exact; 1-phase switching off unless a case turns it on.
@@ -392,3 +392,44 @@ def test_afternoon_battery_soc_keeps_the_afternoon_sun_for_the_battery() -> None
     assert all(d.details["surplus_w"] == pytest.approx(3000.0) for d in full)
     plain = [d for t, d in _day(S, _sun, 3000.0, 85.0) if t > 5 * 3600]
     assert all(d.details["surplus_w"] == pytest.approx(3000.0) for d in plain)
+
+
+def test_the_car_shares_the_battery_only_while_the_forecast_sun_still_fills_it() -> None:
+    # 85 % of 10 kWh: 1.5 kWh to fill, 1.95 kWh with the margin. The battery absorbs 3 kW and
+    # nothing is exported, so the car's only surplus is the battery's share. T0 is 22:26 local:
+    # the slot after midnight is tomorrow's sun and does not fill today's battery.
+    s = replace(S, battery_capacity_kwh=10.0, full_battery_soc=None)
+    tomorrow = ForecastSlot(T0 + 7200, T0 + 7200 + 36000, 5000.0)
+
+    def run_with(forecast_w: float, settings: CoreSettings) -> Decision:
+        slots = (ForecastSlot(T0, T0 + 3600, forecast_w), tomorrow)
+        mem, dec = Memory(phases=1), None
+        for t in range(0, 121, 5):
+            si = site(grid_w=0.0, batt_w=3000.0, soc=85.0)
+            sn = replace(snap(mode=Mode.AUTO, si=si), now=T0 + t, pv_forecast=slots)
+            dec, mem = decide(sn, mem, settings)
+        assert dec is not None
+        return dec
+
+    fills = run_with(4000.0, s)  # 4 kWh left today: the battery fills anyway
+    assert fills.amps > 0 and fills.details["battery_fills"] is True
+    short = run_with(1500.0, s)  # 1.5 kWh: not with the margin, so the battery keeps it
+    assert short.amps == 0 and short.status == Status.WAIT_SUN
+    assert short.details["battery_fills"] is False and short.details["battery_kept_w"] == 3000
+    assert "would not fill the battery" in short.reason
+    unknown = run_with(1500.0, replace(s, battery_capacity_kwh=None))  # the check is off
+    assert unknown.amps > 0 and "battery_fills" not in unknown.details
+
+
+def test_a_full_battery_tops_up_only_when_the_forecast_refills_it() -> None:
+    s = replace(S, full_battery_soc=95.0, full_battery_topup_w=2000.0, battery_capacity_kwh=10.0)
+    ch = charger(13.0, phases=1)
+    mem = Memory(phases=1, last_amps=13.0, charging_since=T0 - 600)
+    si = site(grid_w=13.0 * 230.0 - 3000.0, soc=96.0)
+    for forecast_w, want in ((3000.0, 21.7), (200.0, 13.0)):  # 3 kWh vs 0.2 kWh for 0.4 kWh
+        sn = replace(
+            snap(mode=Mode.AUTO, ch=ch, si=si),
+            pv_forecast=(ForecastSlot(T0, T0 + 3600, forecast_w),),
+        )
+        dec, _ = decide(sn, mem, s)
+        assert dec.amps == pytest.approx(want, abs=0.1)

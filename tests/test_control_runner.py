@@ -15,8 +15,9 @@ from common.config import validate_config
 from common.mqtt_link import MqttLink, MqttSettings
 from common.schemas import validate
 from common.topics import Topics
-from control.model import Decision, Memory, Snapshot, Status
+from control.model import Decision, ForecastSlot, Memory, Snapshot, Status
 from control.runner import Runner, subscriptions
+from control.settings import CoreSettings
 from control.settings_cmd import defaults_from_config
 from control.store import Store
 from control.venus import VenusInput, VenusSettings
@@ -280,3 +281,21 @@ def test_main_runs_with_the_real_core_and_exits_on_sigterm(
     assert rc == 0, proc.log()
     wait_until(lambda: probe.text(T.control_availability) == "offline", 5)
     assert "Traceback" not in proc.log()
+
+
+def test_auto_gets_the_pv_forecast_once_per_quarter_hour(broker: Broker, tmp_path: Path) -> None:
+    runner = Harness(broker, tmp_path).runner  # not started: snapshots only
+    now = 1_780_000_000.0 - 1_780_000_000.0 % 900
+    runner.forecaster.record(now - 86400, 3000.0)  # yesterday in this quarter hour
+    assert runner.snapshot(now).pv_forecast == ()  # neither SCHEDULED nor AUTO asks for it
+    runner.core_settings = CoreSettings(battery_capacity_kwh=10.0)
+    first = runner.snapshot(now).pv_forecast
+
+    def today(slots: Tuple[ForecastSlot, ...]) -> List[Tuple[float, float]]:
+        return [(f.start, f.surplus_w) for f in slots if f.start < now + 3600]
+
+    assert today(first) == [(now, 3000.0)]
+    runner.forecaster.record(now - 86400 + 1800, 5000.0)
+    assert runner.snapshot(now + 899).pv_forecast is first  # worked out once per quarter hour
+    later = runner.snapshot(now + 900).pv_forecast
+    assert today(later) == [(now + 1800, 5000.0)]

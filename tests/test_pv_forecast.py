@@ -54,3 +54,25 @@ def test_surplus_excludes_the_car_from_consumption() -> None:
     assert site_surplus_w(5000.0, (1000.0, 3500.0, 500.0), 3000.0) == 3000.0
     assert site_surplus_w(5000.0, (1000.0, None, 500.0), 0.0) is None
     assert site_surplus_w(None, (0.0, 0.0, 0.0), 0.0) is None
+
+
+def test_a_dull_morning_lowers_the_rest_of_today_but_not_tomorrow() -> None:
+    f = PvForecaster("Europe/Amsterdam", days=3)
+    for day in (1, 2, 3):  # three sunny days: 4 kW from 08:00 to 16:00
+        for h in range(8, 16):
+            for s in range(0, 3600, 300):
+                f.record(t(day, h) + s, 4000.0)
+    for h in (8, 9):  # today's morning gives a quarter of that
+        for s in range(0, 3600, 300):
+            f.record(t(4, h) + s, 1000.0)
+    assert f.today_ratio(t(4, 10)) == 0.25
+    slots = {s.start: s.surplus_w for s in f.forecast(t(4, 10), horizon_s=30 * 3600)}
+    assert slots[t(4, 12)] == 1000.0  # today: scaled
+    assert slots[t(5, 12)] == 4000.0  # tomorrow: as learned
+    # no finished slot of today yet, or too little sun expected in them: no correction
+    g = PvForecaster("Europe/Amsterdam", days=3)
+    g.table = {k: dict(v) for k, v in f.table.items() if k != "2026-06-04"}
+    g.record(t(4, 8), 0.0)
+    assert g.today_ratio(t(4, 8, 5)) is None
+    g.record(t(4, 7), 0.0)  # 07:00-07:15 was dark on the last days too
+    assert g.today_ratio(t(4, 7, 20)) is None
