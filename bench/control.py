@@ -24,6 +24,10 @@ Definitions (the same for every controller; nothing here knows which one it meas
   battery debt valued at the day's mean price.
 * **core-keep** = the core with ``auto.afternoon_battery_soc: 95`` (after the PV peak the car
   shares the battery's charge only above 95 %), to show that setting's trade-off.
+* **core-fcst** = the core with ``auto.battery_capacity_kwh`` set and a PV forecast: it shares
+  the battery's charge only while the forecast sun left today still fills the battery. The
+  forecast is the day's own PV − house per quarter hour (a good weather service), times
+  ``--forecast-error``; on a GX it is learned from the last days and corrected by today's sun.
 * **optimum (a)** = Σ min(car max power, solar available) over seconds where that is at least
   the 6 A minimum on one phase, capped at what the car needs, phases free and instant, no delays.
   It is an upper bound on EV solar for any controller that never buys power for the car; a
@@ -51,7 +55,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from bench import net_optimum
 from bench.ev import VOLTS, EvModel
 from bench.rules import CoreController, EvccRule, SeedRule
-from control.model import Mode, Prices, PriceSlot
+from control.model import ForecastSlot, Mode, Prices, PriceSlot
 from control.settings import CoreSettings
 from sim import days as daylib
 from sim.site_model import SiteModel, SiteReading, Trace
@@ -206,15 +210,36 @@ def caused_by_ev(res: DayResult, base: DayResult, trace: Trace, spec: daylib.Day
 
 
 KEEP_SOC = 95.0  # the "core-keep" row: auto.afternoon_battery_soc set
+FORECAST_ERROR = [1.0]  # the core-fcst row's forecast × this (--forecast-error)
 
-CONTROLLERS: Dict[str, Callable[[CoreSettings, daylib.DaySpec], Controller]] = {
-    "core": lambda s, d: CoreController(s, d.ess_min_soc, switching=True),
-    "core-keep": lambda s, d: CoreController(
+
+def trace_forecast(trace: Trace, scale: float = 1.0) -> Tuple[ForecastSlot, ...]:
+    """The day's PV − house per quarter hour, times ``scale``: a forecast as good as the weather
+    service's day total (scale 1.0) or off by a factor."""
+    out = []
+    for a in range(0, len(trace), 900):
+        b = min(len(trace), a + 900)
+        w = sum(trace.pv_w[i] - sum(trace.load_w[i]) for i in range(a, b)) / (b - a)
+        out.append(ForecastSlot(trace.start_ts + a, trace.start_ts + b, w * scale))
+    return tuple(out)
+
+
+Factory = Callable[[CoreSettings, daylib.DaySpec, Trace], Controller]
+CONTROLLERS: Dict[str, Factory] = {
+    "core": lambda s, d, tr: CoreController(s, d.ess_min_soc, switching=True),
+    "core-keep": lambda s, d, tr: CoreController(
         replace(s, afternoon_battery_soc=KEEP_SOC), d.ess_min_soc, switching=True
     ),
-    "core-fixed": lambda s, d: CoreController(s, d.ess_min_soc, switching=False),
-    "seed(b)": lambda s, d: SeedRule(d.ess_min_soc),
-    "evcc(c)": lambda s, d: EvccRule(s),
+    "core-fcst": lambda s, d, tr: CoreController(
+        replace(s, battery_capacity_kwh=daylib.battery_for(d).capacity_wh / 1000.0),
+        d.ess_min_soc,
+        switching=True,
+        start_ts=tr.start_ts,
+        pv_forecast=trace_forecast(tr, FORECAST_ERROR[0]),
+    ),
+    "core-fixed": lambda s, d, tr: CoreController(s, d.ess_min_soc, switching=False),
+    "seed(b)": lambda s, d, tr: SeedRule(d.ess_min_soc),
+    "evcc(c)": lambda s, d, tr: EvccRule(s),
 }
 
 
@@ -225,7 +250,7 @@ def bench_auto(specs: Sequence[daylib.DaySpec], s: CoreSettings) -> Dict[str, Di
         base, _ = run_day(spec, trace, None, s)
         row: Dict[str, DayResult] = {}
         for name, factory in CONTROLLERS.items():
-            res, _ = run_day(spec, trace, lambda f=factory, sp=spec: f(s, sp), s)  # type: ignore[misc]
+            res, _ = run_day(spec, trace, lambda f=factory, sp=spec, tr=trace: f(s, sp, tr), s)  # type: ignore[misc]
             caused_by_ev(res, base, trace, spec)
             row[name] = res
         best = optimum_day(spec, trace, s)
@@ -318,7 +343,7 @@ def run_night(
 
 
 # ---- report -----------------------------------------------------------------------------------
-COLS = ("core", "core-keep", "core-fixed", "seed(b)", "evcc(c)")
+COLS = ("core", "core-keep", "core-fcst", "core-fixed", "seed(b)", "evcc(c)")
 
 
 def print_auto(table: Dict[str, Dict[str, DayResult]]) -> Dict[str, float]:
@@ -362,7 +387,7 @@ def net_solar(r: DayResult) -> float:
 
 def print_net(table: Dict[str, Dict[str, DayResult]]) -> None:
     """The same days counted by the day's balance instead of second by second (see docstring)."""
-    names = ("core", "core-keep", "evcc(c)")
+    names = ("core", "core-keep", "core-fcst", "evcc(c)")
     print(f"{'day':17}{'max net':>9}" + "".join(f"{n + ' net':>16}" for n in names))
     totals = {n: 0.0 for n in ("net-opt", *names)}
     lowest: Dict[str, Tuple[float, str]] = {}
@@ -443,7 +468,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.control", description=__doc__.split("\n")[0])
     ap.add_argument("--day", action="append", help="only this day (repeatable)")
     ap.add_argument("--no-scheduled", action="store_true")
+    ap.add_argument(
+        "--forecast-error",
+        type=float,
+        default=1.0,
+        help="core-fcst: the forecast is the day's own PV − house times this (0.8 = 20 %% low)",
+    )
     args = ap.parse_args(argv)
+    FORECAST_ERROR[0] = args.forecast_error
     s = CoreSettings()
     specs = [daylib.by_name(n) for n in args.day] if args.day else list(daylib.DAYS)
     print(
@@ -456,7 +488,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("the most any controller could get, by perfect foresight (bench/net_optimum.py)")
     print_net(table)
     print()
-    for name in ("core", "core-keep"):
+    for name in ("core", "core-keep", "core-fcst"):
         misses = verdict(table, name)
         print(f"AUTO targets, {name}: " + ("all met" if not misses else f"{len(misses)} missed"))
         for line in misses:

@@ -21,6 +21,7 @@ from bench.ev import VOLTS, EvModel
 from control.core import decide
 from control.model import (
     ChargerView,
+    ForecastSlot,
     Memory,
     Mode,
     Prices,
@@ -47,9 +48,11 @@ class CoreController:
         deadline: Optional[Tuple[float, str]] = None,
         max_current_a: float = 32.0,
         start_ts: float = 0.0,
+        pv_forecast: Tuple[ForecastSlot, ...] = (),
     ) -> None:
         self.s = settings
         self.start_ts = start_ts
+        self.pv_forecast = pv_forecast
         self.mem = Memory()
         self.ess_min_soc = ess_min_soc
         self.switching = switching
@@ -84,7 +87,9 @@ class CoreController:
             ess_min_soc=self.ess_min_soc,
             fresh=True,
         )
-        snap = Snapshot(self.start_ts + now, charger, site, self.prices, self.user)
+        snap = Snapshot(
+            self.start_ts + now, charger, site, self.prices, self.user, self.pv_forecast
+        )
         dec, self.mem = decide(snap, self.mem, self.s)
         self.last_reason = dec.reason
         return dec.amps, dec.phases
