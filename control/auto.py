@@ -17,16 +17,16 @@ times faster (little import under a cloud). Timers are timestamps in ``Memory``.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import functools
 import math
 from dataclasses import replace
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pytz
 
 from control import phases as ph
-from control.model import Memory, Snapshot, Status
+from control.model import ForecastSlot, Memory, Snapshot, Status
 from control.phases import Step
 from control.settings import CoreSettings
 
@@ -84,28 +84,61 @@ def battery_fills_anyway(snap: Snapshot, s: CoreSettings) -> Optional[bool]:
     soc = snap.site.battery_soc
     if s.battery_capacity_kwh is None or not snap.pv_forecast or soc is None:
         return None
-    midnight = _next_midnight(s.timezone, snap.now)
-    left_wh = 0.0
-    for f in snap.pv_forecast:
-        a, b = max(f.start, snap.now), min(f.end, midnight)
-        if b > a and f.surplus_w > 0:
-            left_wh += f.surplus_w * (b - a) / 3600.0
+    curve = _energy_curve(snap.pv_forecast)
+    left_wh = curve.wh_until(_next_midnight(s.timezone, snap.now)) - curve.wh_until(snap.now)
     headroom_wh = max(0.0, 100.0 - soc) / 100.0 * s.battery_capacity_kwh * 1000.0
     return left_wh >= FILL_MARGIN * headroom_wh
 
 
+class _EnergyCurve:
+    """Forecast surplus energy as a running total over time, so that the energy between two
+    instants is two binary searches instead of a walk over a day and a half of slots."""
+
+    def __init__(self, slots: Tuple[ForecastSlot, ...]) -> None:
+        ordered = sorted(slots, key=lambda f: f.start)
+        self.starts = [f.start for f in ordered]
+        self.slots = ordered
+        self.before: List[float] = []  # Wh of the slots before each one
+        total = 0.0
+        for f in ordered:
+            self.before.append(total)
+            total += max(0.0, f.surplus_w) * (f.end - f.start) / 3600.0
+
+    def wh_until(self, t: float) -> float:
+        i = bisect.bisect_right(self.starts, t) - 1
+        if i < 0:
+            return 0.0
+        f = self.slots[i]
+        inside = min(max(0.0, t - f.start), f.end - f.start)
+        return self.before[i] + max(0.0, f.surplus_w) * inside / 3600.0
+
+
+_CURVE: List[Tuple[Tuple[ForecastSlot, ...], _EnergyCurve]] = []  # the last forecast seen
+
+
+def _energy_curve(slots: Tuple[ForecastSlot, ...]) -> _EnergyCurve:
+    """Built once per forecast object: the runner hands the same one in for a quarter hour."""
+    if _CURVE and _CURVE[0][0] is slots:
+        return _CURVE[0][1]
+    curve = _EnergyCurve(slots)
+    _CURVE[:] = [(slots, curve)]
+    return curve
+
+
+_DAY: List[Tuple[str, float, float]] = []  # (timezone, local midnight, the next one)
+
+
 def _next_midnight(tz_name: str, now: float) -> float:
     """Unix seconds of the local midnight that ends ``now``'s day (23/25 h days included)."""
+    if _DAY and _DAY[0][0] == tz_name and _DAY[0][1] <= now < _DAY[0][2]:
+        return _DAY[0][2]
     tz = pytz.timezone(tz_name)
     day = dt.datetime.fromtimestamp(now, tz).date()
-    return _midnight_after(tz_name, day.isoformat())
-
-
-@functools.lru_cache(maxsize=4)
-def _midnight_after(tz_name: str, day_iso: str) -> float:
-    tz = pytz.timezone(tz_name)
-    nxt = dt.date.fromisoformat(day_iso) + dt.timedelta(days=1)
-    return float(tz.localize(dt.datetime(nxt.year, nxt.month, nxt.day)).timestamp())
+    nxt = day + dt.timedelta(days=1)
+    start = tz.localize(dt.datetime(day.year, day.month, day.day)).timestamp()
+    end = tz.localize(dt.datetime(nxt.year, nxt.month, nxt.day)).timestamp()
+    _DAY[:] = [(tz_name, float(start), float(end))]
+    return float(end)
 
 
 def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:

@@ -6,6 +6,8 @@ from dataclasses import replace
 from typing import Any, List, Optional, Sequence, Tuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from control.core import CoreSettings, decide
 from control.model import Decision, ForecastSlot, Memory, Mode, Status
@@ -433,3 +435,30 @@ def test_a_full_battery_tops_up_only_when_the_forecast_refills_it() -> None:
         )
         dec, _ = decide(sn, mem, s)
         assert dec.amps == pytest.approx(want, abs=0.1)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, 4), st.floats(-2000, 6000)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.floats(-1000, 60000),
+    st.floats(-1000, 60000),
+)
+def test_forecast_energy_between_two_instants_is_the_sum_of_the_slots(
+    pieces: List[Tuple[int, int, float]], a: float, b: float
+) -> None:
+    from control.auto import _EnergyCurve
+
+    slots, t = [], 0.0
+    for gap, length, watts in pieces:  # slots in order, with gaps, some negative
+        start = t + gap * 900.0
+        slots.append(ForecastSlot(start, start + length * 900.0, watts))
+        t = start + length * 900.0
+    lo, hi = min(a, b), max(a, b)
+    naive = sum(
+        max(0.0, f.surplus_w) * max(0.0, min(f.end, hi) - max(f.start, lo)) / 3600.0 for f in slots
+    )
+    curve = _EnergyCurve(tuple(reversed(slots)))  # order does not matter
+    assert curve.wh_until(hi) - curve.wh_until(lo) == pytest.approx(naive, abs=1e-6)
