@@ -303,7 +303,7 @@ def test_idle_phase_switch_resumes_at_once_when_the_delay_is_stretched() -> None
 
 def test_a_full_battery_tops_up_a_charging_car() -> None:
     # 3 kW of surplus on 1 phase: 13 A. At 96 % the battery may add up to 2 kW (5 kW: 21.7 A,
-    # the car takes what it can); at 90 % it may not; the stop logic looks at the surplus alone.
+    # the car takes what it can); at 90 % it may not.
     s = replace(S, full_battery_soc=95.0, full_battery_topup_w=2000.0)
     ch = charger(13.0, phases=1)
     mem = Memory(phases=1, last_amps=13.0, charging_since=T0 - 600)
@@ -328,10 +328,21 @@ def test_a_full_battery_tops_up_a_charging_car() -> None:
     si = site(grid_w=13.0 * 230.0 - 3000.0, soc=100.0)
     dec, _ = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, off)
     assert dec.amps == pytest.approx(13.0, abs=0.1)
-    # no surplus for the minimum: the top-up does not keep the car going past the stop delay
+    # 500 W on 3 phases: surplus and top-up together are short of the 4.14 kW minimum, so the
+    # car stops after the stop delay
     idle = [(t, 500.0) for t in range(0, 1200, 10)]
     res = phase_run(idle, s, mem=replace(mem, phases=3, last_amps=6.0), soc=99.0)
     assert res[-1][1].amps == 0.0
+    # on 1 phase the top-up covers the 1.38 kW minimum: a battery at 99 % carries the car through
+    # the thin sun (10.8 A from 2.5 kW); at 90 % the stop delay runs out
+    for soc, want in ((99.0, 10.8), (90.0, 0.0)):
+        m, drawn = mem, 13.0
+        for t in range(0, 900, 10):
+            si = site(grid_w=drawn * 230.0 - 500.0, soc=soc)
+            sn = replace(snap(mode=Mode.AUTO, ch=charger(drawn, phases=1), si=si), now=T0 + t)
+            dec, m = decide(sn, m, s)
+            drawn = dec.amps
+        assert drawn == pytest.approx(want, abs=0.1)
 
 
 def test_start_margin_and_phase_choice_when_idle() -> None:
