@@ -152,6 +152,10 @@ def test_env_overrides_web_host_and_port() -> None:
             "tibber.strategy: 'cheapest' is invalid",
         ),
         ({"modbus": {"ip": "x"}, "web": {"port": 0}}, "web.port: 0 is invalid"),
+        (
+            {"modbus": {"ip": "x"}, "auto": {"battery_capacity_kwh": 0}},
+            "auto.battery_capacity_kwh: 0 is invalid",
+        ),
         ({"modbus": {"ip": "x"}, "mqtt": {"prefix": "a/#"}}, "mqtt.prefix: 'a/#' is invalid"),
         ([1, 2], "(top level): list is not a mapping"),
     ],
