@@ -28,6 +28,9 @@ Definitions (the same for every controller; nothing here knows which one it meas
   the battery's charge only while the forecast sun left today still fills the battery. The
   forecast is the day's own PV − house per quarter hour (a good weather service), times
   ``--forecast-error``; on a GX it is learned from the last days and corrected by today's sun.
+* **core-learn** = the same check with that learned forecast (control/forecast.py), taught three
+  earlier days of other weather (the same kind of day with other clouds, a clear day, an
+  overcast day) and fed the day itself as it happens.
 * **optimum (a)** = Σ min(car max power, solar available) over seconds where that is at least
   the 6 A minimum on one phase, capped at what the car needs, phases free and instant, no delays.
   It is an upper bound on EV solar for any controller that never buys power for the car; a
@@ -47,6 +50,7 @@ quarter hours filled at the car's real power (fractional last one) for the same 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import statistics
 import time
 from dataclasses import dataclass, field, replace
@@ -54,7 +58,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from bench import net_optimum
 from bench.ev import VOLTS, EvModel
-from bench.rules import CoreController, EvccRule, SeedRule
+from bench.rules import CoreController, EvccRule, LearningCore, SeedRule
 from control.model import ForecastSlot, Mode, Prices, PriceSlot
 from control.settings import CoreSettings
 from sim import days as daylib
@@ -224,6 +228,26 @@ def trace_forecast(trace: Trace, scale: float = 1.0) -> Tuple[ForecastSlot, ...]
     return tuple(out)
 
 
+def learned_core(s: CoreSettings, spec: daylib.DaySpec, trace: Trace) -> LearningCore:
+    """core-learn: the battery check with the forecast a GX learns. The three days before were
+    different weather: the same kind of day, a clear one and an overcast one."""
+    ctrl = LearningCore(
+        replace(s, battery_capacity_kwh=daylib.battery_for(spec).capacity_wh / 1000.0),
+        spec.ess_min_soc,
+        trace.start_ts,
+    )
+    day = dt.date.fromisoformat(spec.date)
+    kinds = (
+        replace(spec, seed=spec.seed + 100),
+        replace(spec, sun_mean_s=0.0, cloud_mean_s=0.0),
+        replace(spec, sun_mean_s=0.0, cloud_mean_s=600.0, depth=(0.6, 0.8)),
+    )
+    for back, kind in enumerate(kinds, start=1):
+        tr = daylib.build(replace(kind, date=(day - dt.timedelta(days=back)).isoformat()))
+        ctrl.learn(tr.start_ts, tr.pv_w, [sum(x) for x in tr.load_w])
+    return ctrl
+
+
 Factory = Callable[[CoreSettings, daylib.DaySpec, Trace], Controller]
 CONTROLLERS: Dict[str, Factory] = {
     "core": lambda s, d, tr: CoreController(s, d.ess_min_soc, switching=True),
@@ -237,6 +261,7 @@ CONTROLLERS: Dict[str, Factory] = {
         start_ts=tr.start_ts,
         pv_forecast=trace_forecast(tr, FORECAST_ERROR[0]),
     ),
+    "core-learn": learned_core,
     "core-fixed": lambda s, d, tr: CoreController(s, d.ess_min_soc, switching=False),
     "seed(b)": lambda s, d, tr: SeedRule(d.ess_min_soc),
     "evcc(c)": lambda s, d, tr: EvccRule(s),
@@ -343,7 +368,7 @@ def run_night(
 
 
 # ---- report -----------------------------------------------------------------------------------
-COLS = ("core", "core-keep", "core-fcst", "core-fixed", "seed(b)", "evcc(c)")
+COLS = ("core", "core-keep", "core-fcst", "core-learn", "core-fixed", "seed(b)", "evcc(c)")
 
 
 def print_auto(table: Dict[str, Dict[str, DayResult]]) -> Dict[str, float]:
@@ -387,7 +412,7 @@ def net_solar(r: DayResult) -> float:
 
 def print_net(table: Dict[str, Dict[str, DayResult]]) -> None:
     """The same days counted by the day's balance instead of second by second (see docstring)."""
-    names = ("core", "core-keep", "core-fcst", "evcc(c)")
+    names = ("core", "core-keep", "core-fcst", "core-learn", "evcc(c)")
     print(f"{'day':17}{'max net':>9}" + "".join(f"{n + ' net':>16}" for n in names))
     totals = {n: 0.0 for n in ("net-opt", *names)}
     lowest: Dict[str, Tuple[float, str]] = {}
@@ -488,7 +513,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("the most any controller could get, by perfect foresight (bench/net_optimum.py)")
     print_net(table)
     print()
-    for name in ("core", "core-keep", "core-fcst"):
+    for name in ("core", "core-keep", "core-fcst", "core-learn"):
         misses = verdict(table, name)
         print(f"AUTO targets, {name}: " + ("all met" if not misses else f"{len(misses)} missed"))
         for line in misses:

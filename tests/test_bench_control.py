@@ -146,3 +146,21 @@ def test_net_optimum_bounds_the_core_and_the_per_second_optimum() -> None:
     assert best >= bc.net_solar(core)
     # the per-second optimum never lets the battery top up a 6 A car: the maximum passes it here
     assert best > opt.solar_kwh - max(0.0, opt.import_kwh) + 0.3
+
+
+def test_learned_core_forecasts_from_earlier_days_and_learns_today() -> None:
+    from sim.site_model import SiteReading
+
+    s = CoreSettings()
+    spec = days.by_name("winter_clear")
+    tr = days.build(spec)
+    ctrl = bc.learned_core(s, spec, tr)
+    assert ctrl.s.battery_capacity_kwh == 10.0
+    noon = 12 * 3600.0
+    reading = SiteReading((0, 0, 0), 2000.0, (300, 300, 300), 0.0, 50.0, 0.0, 0.0)
+    ctrl(noon, reading, EvModel(0, 86400, 1e9))
+    slots = ctrl.pv_forecast
+    assert slots and all(f.start >= tr.start_ts + noon - 900 for f in slots)
+    assert any(f.surplus_w > 500 for f in slots)  # three earlier winter days had sun at noon
+    today = ctrl.forecaster.table[spec.date]
+    assert today == {48: (1100.0, 1)}  # 12:00 local, 2000 W PV − 900 W house, recorded
