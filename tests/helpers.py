@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import paho.mqtt.client as paho
 import yaml
@@ -22,10 +23,28 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_PORTS_GIVEN: Set[int] = set()
+PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768-60999)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port a test server can bind a moment later. Not from the kernel's ephemeral range: a
+    port the kernel hands out for "any free port" is also what it gives outgoing connections,
+    and CI once lost the simulator's control port to one between this check and the bind.
+    Never the same port twice in a run, so two servers of one test cannot collide either."""
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randint(*PORT_RANGE)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 def wait_until(pred: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
