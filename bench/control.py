@@ -220,11 +220,15 @@ FORECAST_ERROR = [1.0]  # the core-fcst row's forecast × this (--forecast-error
 def trace_forecast(trace: Trace, scale: float = 1.0) -> Tuple[ForecastSlot, ...]:
     """The day's PV − house per quarter hour, times ``scale``: a forecast as good as the weather
     service's day total (scale 1.0) or off by a factor."""
+    minutes = net_optimum.minute_surplus(trace)
+    per = 900 // net_optimum.STEP_S
     out = []
-    for a in range(0, len(trace), 900):
-        b = min(len(trace), a + 900)
-        w = sum(trace.pv_w[i] - sum(trace.load_w[i]) for i in range(a, b)) / (b - a)
-        out.append(ForecastSlot(trace.start_ts + a, trace.start_ts + b, w * scale))
+    for q in range(0, len(minutes), per):
+        part = minutes[q : q + per]
+        a = trace.start_ts + q * net_optimum.STEP_S
+        out.append(
+            ForecastSlot(a, a + len(part) * net_optimum.STEP_S, scale * sum(part) / len(part))
+        )
     return tuple(out)
 
 

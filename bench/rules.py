@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Tuple
 
 from bench.ev import VOLTS, EvModel
 from control.core import decide
-from control.forecast import SLOT_S, PvForecaster, site_surplus_w
+from control.forecast import PvForecaster, site_surplus_w
 from control.model import (
     ChargerView,
     ForecastSlot,
@@ -98,13 +98,11 @@ class CoreController:
 
 class LearningCore(CoreController):
     """The core with the forecast a GX has: a ``PvForecaster`` that learned earlier days and
-    records today's site surplus as it happens (once a minute), worked out once per quarter
-    hour as the runner does."""
+    records today's site surplus as it happens (once a minute), asked as the runner asks it."""
 
     def __init__(self, settings: CoreSettings, ess_min_soc: float, start_ts: float) -> None:
         super().__init__(settings, ess_min_soc, switching=True, start_ts=start_ts)
         self.forecaster = PvForecaster(settings.timezone)
-        self._slot: Optional[int] = None
 
     def learn(self, start_ts: float, pv_w: Sequence[float], house_w: Sequence[float]) -> None:
         """One earlier day, sampled once a minute."""
@@ -116,9 +114,7 @@ class LearningCore(CoreController):
         if int(now) % 60 == 0:
             ev_w = ev.current_a * VOLTS * ev.phases if ev.connected(now) else 0.0
             self.forecaster.record(t, site_surplus_w(r.pv_w, r.consumption_w, ev_w))
-        slot = int(t // SLOT_S)
-        if slot != self._slot:
-            self.pv_forecast, self._slot = self.forecaster.forecast(t), slot
+        self.pv_forecast = self.forecaster.quarter_hour_forecast(t)
         return super().__call__(now, r, ev)
 
 

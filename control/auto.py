@@ -18,16 +18,14 @@ times faster (little import under a cloud). Timers are timestamps in ``Memory``.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import math
 from dataclasses import replace
 from typing import List, Optional, Tuple
 
-import pytz
-
 from control import phases as ph
 from control.model import ForecastSlot, Memory, Snapshot, Status
 from control.phases import Step
+from control.scheduled import deadline_at
 from control.settings import CoreSettings
 
 FALL_SPEEDUP = 4.0  # falling surplus is followed this many times faster than a rising one
@@ -125,20 +123,17 @@ def _energy_curve(slots: Tuple[ForecastSlot, ...]) -> _EnergyCurve:
     return curve
 
 
-_DAY: List[Tuple[str, float, float]] = []  # (timezone, local midnight, the next one)
+_MIDNIGHT: List[Tuple[str, float, float]] = []  # (timezone, asked at, the next local midnight)
 
 
 def _next_midnight(tz_name: str, now: float) -> float:
-    """Unix seconds of the local midnight that ends ``now``'s day (23/25 h days included)."""
-    if _DAY and _DAY[0][0] == tz_name and _DAY[0][1] <= now < _DAY[0][2]:
-        return _DAY[0][2]
-    tz = pytz.timezone(tz_name)
-    day = dt.datetime.fromtimestamp(now, tz).date()
-    nxt = day + dt.timedelta(days=1)
-    start = tz.localize(dt.datetime(day.year, day.month, day.day)).timestamp()
-    end = tz.localize(dt.datetime(nxt.year, nxt.month, nxt.day)).timestamp()
-    _DAY[:] = [(tz_name, float(start), float(end))]
-    return float(end)
+    """Unix seconds of the local midnight that ends ``now``'s day, remembered until it passes
+    (the core asks every second; pytz is the costly part)."""
+    if _MIDNIGHT and _MIDNIGHT[0][0] == tz_name and _MIDNIGHT[0][1] <= now < _MIDNIGHT[0][2]:
+        return _MIDNIGHT[0][2]
+    end = deadline_at(now, "00:00", tz_name)
+    _MIDNIGHT[:] = [(tz_name, now, end)]
+    return end
 
 
 def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:
@@ -273,7 +268,8 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     seq, mem = ph.advance(snap, mem, s)
     if seq is not None:
         return replace(seq, details=details)
-    out = _charging(snap, mem, s, max_a) if mem.last_amps > 0 else _idle(snap, mem, s, max_a)
+    charging = mem.last_amps > 0
+    out = _charging(snap, mem, s, max_a, fills) if charging else _idle(snap, mem, s, max_a)
     kept_w = _kept_for_battery_w(snap, s, shares)
     if fills is not None:
         details["battery_fills"] = fills
@@ -397,14 +393,16 @@ def _buffered(snap: Snapshot, s: CoreSettings) -> bool:
     return soc is not None and soc >= s.battery_priority_soc
 
 
-def _charging(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
+def _charging(
+    snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float, fills: Optional[bool]
+) -> Step:
     now, surplus, phases = snap.now, mem.filtered_surplus_w or 0.0, mem.phases
     switch, mem = _phase_wish(snap, mem, s)
     if switch is not None:
         return _switch(snap, mem, s, switch)
     # a nearly full battery carries the car through thin sun as it tops it up (bench: a 1-phase
     # car 0.94 → 0.96 of the most net solar possible, nothing else moved)
-    topup, mem = _topup_w(snap, mem, s)
+    topup, mem = _topup_w(snap, mem, s, fills)
     short_w = _min_w(s, phases) - s.allow_grid_w - surplus - topup
     # a pending 3→1 switch will fix the deficit: do not arm the stop timer (evcc #2618)
     rescue = mem.phase_candidate == 1
@@ -439,7 +437,9 @@ def _charging(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Ste
     return Step(target, None, Status.CHARGING, why, mem)
 
 
-def _topup_w(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[float, Memory]:
+def _topup_w(
+    snap: Snapshot, mem: Memory, s: CoreSettings, fills: Optional[bool]
+) -> Tuple[float, Memory]:
     """What a nearly full battery may add to a charging car's surplus (W).
 
     A full battery turns away the sun, so what it gives the car now is refilled by surplus that
@@ -450,12 +450,13 @@ def _topup_w(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[float, Memor
     sun instead of stopping it).
     On at ``full_battery_soc``, off ``TOPUP_HYSTERESIS`` % below it: without the band the SOC
     sits on the threshold and the setpoint hunts (a thousand changes a day in the bench). Off
-    past the PV peak when ``afternoon_battery_soc`` asks the battery to keep its charge."""
+    past the PV peak when ``afternoon_battery_soc`` asks the battery to keep its charge, and
+    when ``fills`` (``battery_fills_anyway``) says what it gives would not come back today."""
     soc = snap.site.battery_soc
     keeping = s.afternoon_battery_soc is not None and past_pv_peak(mem)  # the battery keeps it
     if s.full_battery_soc is None or soc is None or keeping:
         return 0.0, _with_extra(mem, topup=None)
-    if battery_fills_anyway(snap, s) is False:  # what it gives now would not come back today
+    if fills is False:
         return 0.0, _with_extra(mem, topup=None)
     was_on = _extra(mem, "topup") is not None
     on = soc >= s.full_battery_soc or (was_on and soc >= s.full_battery_soc - TOPUP_HYSTERESIS)

@@ -28,6 +28,7 @@ class PvForecaster:
         self.days = days
         # local date (ISO) -> slot index (0..95) -> (sum of surplus W, samples)
         self.table: Dict[str, Dict[int, Tuple[float, int]]] = {}
+        self._cached: Optional[Tuple[int, Tuple[ForecastSlot, ...]]] = None
 
     def _key(self, t: float) -> Tuple[str, int]:
         local = dt.datetime.fromtimestamp(t, self.tz)
@@ -90,6 +91,15 @@ class PvForecaster:
                 out.append(ForecastSlot(t, t + SLOT_S, w * scale))
             t += SLOT_S
         return tuple(out)
+
+    def quarter_hour_forecast(self, now: float) -> Tuple[ForecastSlot, ...]:
+        """``forecast(now)``, worked out once per quarter hour: it changes no faster, a GX has
+        little CPU to spare, and AUTO's battery check keeps its running totals while the same
+        forecast object comes back."""
+        slot = int(now // SLOT_S)
+        if self._cached is None or self._cached[0] != slot:
+            self._cached = (slot, self.forecast(now))
+        return self._cached[1]
 
     def to_json(self) -> Dict[str, Any]:
         return {d: {str(k): list(v) for k, v in slots.items()} for d, slots in self.table.items()}

@@ -22,7 +22,7 @@ from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
 from control import session as sess
-from control.forecast import SLOT_S, PvForecaster, site_surplus_w
+from control.forecast import PvForecaster, site_surplus_w
 from control.model import (
     STATUS_TEXT,
     ChargerView,
@@ -171,7 +171,6 @@ class Runner:
         self.config_path: Optional[str] = None  # set by __main__: reloaded on config/changed
         self.forecaster = PvForecaster(str(cfg.get("timezone", "Europe/Amsterdam")))
         self._pv_saved_at = clock()
-        self._forecast_cache: Optional[Tuple[int, Tuple[ForecastSlot, ...]]] = None
         self._idle_wh: Optional[float] = None  # meter with no car plugged in (control/session.py)
         self._started_at = clock()
 
@@ -339,17 +338,11 @@ class Runner:
         )
 
     def _forecast(self, now: float) -> Tuple[ForecastSlot, ...]:
-        """The PV forecast when SCHEDULED or AUTO's battery check wants it, worked out once per
-        quarter hour (it changes no faster, and a GX has little CPU to spare)."""
+        """The PV forecast when SCHEDULED or AUTO's battery check wants it."""
         s = self.core_settings
         wants = bool(getattr(s, "pv_forecast", False))  # tests pass fakes
         wants = wants or getattr(s, "battery_capacity_kwh", None) is not None
-        if not wants:
-            return ()
-        slot = int(now // SLOT_S)
-        if self._forecast_cache is None or self._forecast_cache[0] != slot:
-            self._forecast_cache = (slot, self.forecaster.forecast(now))
-        return self._forecast_cache[1]
+        return self.forecaster.quarter_hour_forecast(now) if wants else ()
 
     def prices(self, now: float) -> Prices:
         if self.tibber is not None:
