@@ -233,13 +233,10 @@ def trace_forecast(trace: Trace, scale: float = 1.0) -> Tuple[ForecastSlot, ...]
 
 
 def learned_core(s: CoreSettings, spec: daylib.DaySpec, trace: Trace) -> LearningCore:
-    """core-learn: the battery check with the forecast a GX learns. The three days before were
-    different weather: the same kind of day, a clear one and an overcast one."""
-    ctrl = LearningCore(
-        replace(s, battery_capacity_kwh=daylib.battery_for(spec).capacity_wh / 1000.0),
-        spec.ess_min_soc,
-        trace.start_ts,
-    )
+    """core-learn: the defaults three days after installation, when the battery check has the
+    forecast and the battery capacity a GX learns. The three days before were different weather:
+    the same kind of day, a clear one and an overcast one."""
+    ctrl = LearningCore(s, spec.ess_min_soc, trace.start_ts)
     day = dt.date.fromisoformat(spec.date)
     kinds = (
         replace(spec, seed=spec.seed + 100),
@@ -247,8 +244,8 @@ def learned_core(s: CoreSettings, spec: daylib.DaySpec, trace: Trace) -> Learnin
         replace(spec, sun_mean_s=0.0, cloud_mean_s=600.0, depth=(0.6, 0.8)),
     )
     for back, kind in enumerate(kinds, start=1):
-        tr = daylib.build(replace(kind, date=(day - dt.timedelta(days=back)).isoformat()))
-        ctrl.learn(tr.start_ts, tr.pv_w, [sum(x) for x in tr.load_w])
+        earlier = replace(kind, date=(day - dt.timedelta(days=back)).isoformat())
+        ctrl.learn(daylib.build(earlier), daylib.battery_for(earlier))
     return ctrl
 
 

@@ -15,9 +15,10 @@ describe them (reference/peers.md), not tuned:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 from bench.ev import VOLTS, EvModel
+from control.battery_capacity import CapacityLearner
 from control.core import decide
 from control.forecast import PvForecaster, site_surplus_w
 from control.model import (
@@ -31,7 +32,7 @@ from control.model import (
     UserSettings,
 )
 from control.settings import CoreSettings
-from sim.site_model import SiteReading
+from sim.site_model import BatteryParams, SiteModel, SiteReading, Trace
 
 Command = Tuple[float, Optional[int]]
 
@@ -60,6 +61,7 @@ class CoreController:
         self.user = UserSettings(mode=mode, max_current_a=max_current_a, deadline=deadline)
         self.prices = prices or Prices()
         self.last_reason = ""
+        self.battery_capacity_kwh: Optional[float] = None  # what the runner would have learned
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         """``now`` is seconds since the start of the day (the car's clock)."""
@@ -89,7 +91,13 @@ class CoreController:
             fresh=True,
         )
         snap = Snapshot(
-            self.start_ts + now, charger, site, self.prices, self.user, self.pv_forecast
+            self.start_ts + now,
+            charger,
+            site,
+            self.prices,
+            self.user,
+            self.pv_forecast,
+            self.battery_capacity_kwh,
         )
         dec, self.mem = decide(snap, self.mem, self.s)
         self.last_reason = dec.reason
@@ -97,23 +105,32 @@ class CoreController:
 
 
 class LearningCore(CoreController):
-    """The core with the forecast a GX has: a ``PvForecaster`` that learned earlier days and
-    records today's site surplus as it happens (once a minute), asked as the runner asks it."""
+    """The core with what a GX learns: a ``PvForecaster`` that learned earlier days and
+    records today's site surplus as it happens (once a minute), asked as the runner asks it, and
+    the battery's capacity from its SOC (in a BMS's 1 % steps) and power."""
 
     def __init__(self, settings: CoreSettings, ess_min_soc: float, start_ts: float) -> None:
         super().__init__(settings, ess_min_soc, switching=True, start_ts=start_ts)
         self.forecaster = PvForecaster(settings.timezone)
+        self.capacity = CapacityLearner()
 
-    def learn(self, start_ts: float, pv_w: Sequence[float], house_w: Sequence[float]) -> None:
-        """One earlier day, sampled once a minute."""
-        for i in range(0, len(pv_w), 60):
-            self.forecaster.record(start_ts + i, pv_w[i] - house_w[i])
+    def learn(self, trace: Trace, battery: BatteryParams, every_s: int = 10) -> None:
+        """One earlier day without a car: the forecast sampled once a minute, the battery
+        every ``every_s`` seconds."""
+        site = SiteModel(trace, battery)
+        for i in range(0, len(trace), every_s):
+            r = site.step(i, (0.0, 0.0, 0.0), float(every_s))
+            if i % 60 == 0:
+                self.forecaster.record(trace.start_ts + i, r.pv_w - sum(r.consumption_w))
+            self.capacity.record(trace.start_ts + i, round(r.soc), r.battery_w)
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         t = self.start_ts + now
         if int(now) % 60 == 0:
             ev_w = ev.current_a * VOLTS * ev.phases if ev.connected(now) else 0.0
             self.forecaster.record(t, site_surplus_w(r.pv_w, r.consumption_w, ev_w))
+        self.capacity.record(t, round(r.soc), r.battery_w)
+        self.battery_capacity_kwh = self.capacity.kwh
         self.pv_forecast = self.forecaster.quarter_hour_forecast(t)
         return super().__call__(now, r, ev)
 

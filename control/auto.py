@@ -72,7 +72,8 @@ FILL_MARGIN = 1.3  # the forecast must cover the battery's headroom this many ti
 
 def battery_fills_anyway(snap: Snapshot, s: CoreSettings) -> Optional[bool]:
     """Will the sun the forecast expects for the rest of today fill the battery, with
-    ``FILL_MARGIN`` to spare? None without a forecast or ``battery_capacity_kwh``.
+    ``FILL_MARGIN`` to spare? None with ``battery_check`` off, or without a forecast or the
+    battery's capacity (``battery_capacity_kwh`` when set, else the learned one).
 
     The car shares the battery's charge only while it does: on a day the battery would not fill,
     what it gives the car is bought back from the grid in the evening, and no solar is gained.
@@ -80,11 +81,12 @@ def battery_fills_anyway(snap: Snapshot, s: CoreSettings) -> Optional[bool]:
     the battery gets its priority back in time to fill by evening. bench/control.py's
     ``core-fcst`` row measures it."""
     soc = snap.site.battery_soc
-    if s.battery_capacity_kwh is None or not snap.pv_forecast or soc is None:
+    capacity_kwh = s.check_capacity_kwh(snap.battery_capacity_kwh)
+    if capacity_kwh is None or not snap.pv_forecast or soc is None:
         return None
     curve = _energy_curve(snap.pv_forecast)
     left_wh = curve.wh_until(_next_midnight(s.timezone, snap.now)) - curve.wh_until(snap.now)
-    headroom_wh = max(0.0, 100.0 - soc) / 100.0 * s.battery_capacity_kwh * 1000.0
+    headroom_wh = max(0.0, 100.0 - soc) / 100.0 * capacity_kwh * 1000.0
     return left_wh >= FILL_MARGIN * headroom_wh
 
 

@@ -146,6 +146,8 @@ class Snapshot:
     prices: Prices
     user: UserSettings
     pv_forecast: Tuple[ForecastSlot, ...] = ()  # optional; used when scheduled.pv_forecast
+    # learned by the runner (control/battery_capacity.py); auto.battery_capacity_kwh overrides it
+    battery_capacity_kwh: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
 from control import session as sess
+from control.battery_capacity import CapacityLearner
 from control.forecast import PvForecaster, site_surplus_w
 from control.model import (
     STATUS_TEXT,
@@ -33,6 +34,7 @@ from control.model import (
     Snapshot,
     UserSettings,
 )
+from control.settings import CoreSettings
 from control.settings_cmd import apply_setting
 from control.status import mode3_info
 from control.store import Store
@@ -170,6 +172,7 @@ class Runner:
         self._decide_failing = False
         self.config_path: Optional[str] = None  # set by __main__: reloaded on config/changed
         self.forecaster = PvForecaster(str(cfg.get("timezone", "Europe/Amsterdam")))
+        self.capacity = CapacityLearner()
         self._pv_saved_at = clock()
         self._idle_wh: Optional[float] = None  # meter with no car plugged in (control/session.py)
         self._started_at = clock()
@@ -181,6 +184,7 @@ class Runner:
         self.user = self.store.load_settings(self.user)
         self.session = self.store.load_session()
         self.forecaster.load_json(self.store.load_pv_history())
+        self.capacity.load_json(self.store.load_battery())
         self._idle_wh = self.store.load_idle_meter()
         mem = self.store.load_memory(self.clock(), MEMORY_MAX_AGE_S)
         if mem is not None:
@@ -260,8 +264,6 @@ class Runner:
 
     def apply_config(self, cfg: Dict[str, Any]) -> None:
         """Take over every setting the controller can change without a restart."""
-        from control.settings import CoreSettings
-
         self.core_settings = CoreSettings.from_config(cfg)
         self._apply_own_settings(cfg)
 
@@ -332,16 +334,24 @@ class Runner:
         # a backward clock step makes the age negative: a state arrives every poll, so call it new
         age = max(0.0, now - self._state_at) if self._state is not None else float("inf")
         view = charger_view(self._state, self._bridge_online, age, self.charger_stale_s)
-        forecast = self._forecast(now)
+        capacity_kwh = self.capacity.kwh
+        forecast = self._forecast(now, capacity_kwh)
         return Snapshot(
-            now, view, self.venus.site(now), self.prices(now), self.user, pv_forecast=forecast
+            now,
+            view,
+            self.venus.site(now),
+            self.prices(now),
+            self.user,
+            pv_forecast=forecast,
+            battery_capacity_kwh=capacity_kwh,
         )
 
-    def _forecast(self, now: float) -> Tuple[ForecastSlot, ...]:
+    def _forecast(self, now: float, learned_kwh: Optional[float]) -> Tuple[ForecastSlot, ...]:
         """The PV forecast when SCHEDULED or AUTO's battery check wants it."""
         s = self.core_settings
-        wants = bool(getattr(s, "pv_forecast", False))  # tests pass fakes
-        wants = wants or getattr(s, "battery_capacity_kwh", None) is not None
+        if not isinstance(s, CoreSettings):  # tests pass fakes
+            return ()
+        wants = s.pv_forecast or s.check_capacity_kwh(learned_kwh) is not None
         return self.forecaster.quarter_hour_forecast(now) if wants else ()
 
     def prices(self, now: float) -> Prices:
@@ -373,9 +383,12 @@ class Runner:
         self._learn_pv(snap, now)
 
     def _learn_pv(self, snap: Snapshot, now: float) -> None:
-        """Feed the PV forecast (SCHEDULED) with what the site did; saved every 15 minutes."""
+        """Feed the PV forecast and the battery's capacity (AUTO's battery check, SCHEDULED) with
+        what the site did; saved every 15 minutes."""
         if not snap.site.fresh:
+            self.capacity.record(now, None, None)
             return
+        self.capacity.record(now, snap.site.battery_soc, snap.site.battery_power_w)
         ev_w = snap.charger.power_w if snap.charger.online else 0.0
         self.forecaster.record(
             now, site_surplus_w(snap.site.pv_power_w, snap.site.consumption_w, ev_w)
@@ -383,6 +396,7 @@ class Runner:
         if _elapsed(now, self._pv_saved_at) >= PV_SAVE_S:
             try:
                 self.store.save_pv_history(self.forecaster.to_json())
+                self.store.save_battery(self.capacity.to_json())
             except OSError as exc:
                 log.error("cannot save the PV history: %s", exc)
             self._pv_saved_at = now
@@ -487,6 +501,22 @@ class Runner:
             if u.deadline is None
             else {"energy_kwh": u.deadline[0], "by": u.deadline[1]},
             "inputs_ok": snap.site.fresh and snap.charger.online,
+            "battery_check": self._battery_check(d, snap),
+        }
+
+    def _battery_check(self, d: Decision, snap: Snapshot) -> Optional[Dict[str, Any]]:
+        """What AUTO's battery check works with, so a user can see the capacity it learned."""
+        s = self.core_settings
+        if not isinstance(s, CoreSettings):  # tests pass fakes
+            return None
+        capacity = s.check_capacity_kwh(snap.battery_capacity_kwh)
+        if capacity is None:
+            return None
+        fills = d.details.get("battery_fills")
+        return {
+            "capacity_kwh": round(capacity, 2),
+            "learned": s.battery_capacity_kwh is None,
+            "fills": fills if isinstance(fills, bool) else None,
         }
 
     def _publish_state(self, d: Decision, snap: Snapshot, now: float) -> None:

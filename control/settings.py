@@ -66,8 +66,10 @@ class CoreSettings:
     # surplus: the nearly full battery tops it up and the sun refills it (None: off).
     full_battery_soc: Optional[float] = 95.0
     full_battery_topup_w: float = 2000.0
-    # With it and a PV forecast, the car shares the battery's charge only while the forecast sun
-    # left today still fills the battery (None: no such check).
+    # With a PV forecast and the battery's capacity, the car shares the battery's charge only
+    # while the forecast sun left today still fills the battery. The capacity is this when set,
+    # else what the runner learned from the battery's SOC and power (control/battery_capacity.py).
+    battery_check: bool = True
     battery_capacity_kwh: Optional[float] = None
     low_soc_margin: float = 5.0
     low_soc_hysteresis: float = 3.0
@@ -97,6 +99,13 @@ class CoreSettings:
     pv_forecast: bool = False
     timezone: str = "Europe/Amsterdam"
 
+    def check_capacity_kwh(self, learned_kwh: Optional[float]) -> Optional[float]:
+        """The battery capacity AUTO's battery check works with: the configured one, else the
+        learned one; None with the check off."""
+        if not self.battery_check:
+            return None
+        return self.battery_capacity_kwh if self.battery_capacity_kwh is not None else learned_kwh
+
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> CoreSettings:
         """From a config returned by ``common.config.load_config``/``validate_config``."""
@@ -123,6 +132,7 @@ class CoreSettings:
             afternoon_battery_soc=_optional_float(auto.get("afternoon_battery_soc")),
             full_battery_soc=_optional_float(auto.get("full_battery_soc", d.full_battery_soc)),
             full_battery_topup_w=float(auto.get("full_battery_topup_w", d.full_battery_topup_w)),
+            battery_check=bool(auto.get("battery_check", d.battery_check)),
             battery_capacity_kwh=_optional_float(auto.get("battery_capacity_kwh")),
             low_soc_margin=float(auto.get("low_soc_margin", d.low_soc_margin)),
             low_soc_hysteresis=float(auto.get("low_soc_hysteresis", d.low_soc_hysteresis)),

@@ -30,6 +30,7 @@ SESSION_FILE = "session.json"
 MEMORY_FILE = "memory.json"
 METER_FILE = "meter.json"  # the lifetime meter when the socket was last seen without a car
 PV_HISTORY_FILE = "pv_history.json"  # the PV forecast's memory (control/forecast.py)
+BATTERY_FILE = "battery.json"  # the learned battery capacity (control/battery_capacity.py)
 HISTORY_DB = "sessions.sqlite3"
 CSV_COLUMNS = (
     "id",
@@ -190,6 +191,13 @@ class Store:
 
     def save_pv_history(self, data: Dict[str, Any]) -> None:
         write_json_atomic(self.dir / PV_HISTORY_FILE, data)
+
+    def load_battery(self) -> Any:
+        """What ``CapacityLearner.to_json`` saved (None if nothing yet)."""
+        return read_json_or_quarantine(self.dir / BATTERY_FILE)
+
+    def save_battery(self, data: Dict[str, Any]) -> None:
+        write_json_atomic(self.dir / BATTERY_FILE, data)
 
     def load_session(self) -> Optional[Session]:
         raw = read_json_or_quarantine(self.dir / SESSION_FILE)

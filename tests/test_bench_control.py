@@ -155,7 +155,9 @@ def test_learned_core_forecasts_from_earlier_days_and_learns_today() -> None:
     spec = days.by_name("winter_clear")
     tr = days.build(spec)
     ctrl = bc.learned_core(s, spec, tr)
-    assert ctrl.s.battery_capacity_kwh == 10.0
+    # the defaults: no capacity configured, the check works with the one the days before taught
+    assert ctrl.s.battery_capacity_kwh is None and ctrl.s.battery_check
+    assert ctrl.capacity.kwh == pytest.approx(days.battery_for(spec).capacity_wh / 1000.0, rel=0.07)
     noon = 12 * 3600.0
     reading = SiteReading((0, 0, 0), 2000.0, (300, 300, 300), 0.0, 50.0, 0.0, 0.0)
     ctrl(noon, reading, EvModel(0, 86400, 1e9))

@@ -156,6 +156,10 @@ def test_env_overrides_web_host_and_port() -> None:
             {"modbus": {"ip": "x"}, "auto": {"battery_capacity_kwh": 0}},
             "auto.battery_capacity_kwh: 0 is invalid",
         ),
+        (
+            {"modbus": {"ip": "x"}, "auto": {"battery_check": "yes"}},
+            "auto.battery_check: 'yes' is invalid",
+        ),
         ({"modbus": {"ip": "x"}, "mqtt": {"prefix": "a/#"}}, "mqtt.prefix: 'a/#' is invalid"),
         ([1, 2], "(top level): list is not a mapping"),
     ],

@@ -414,12 +414,19 @@ def test_the_car_shares_the_battery_only_while_the_forecast_sun_still_fills_it()
     s = replace(S, battery_capacity_kwh=10.0, full_battery_soc=None)
     tomorrow = ForecastSlot(T0 + 7200, T0 + 7200 + 36000, 5000.0)
 
-    def run_with(forecast_w: float, settings: CoreSettings) -> Decision:
+    def run_with(
+        forecast_w: float, settings: CoreSettings, learned_kwh: Optional[float] = None
+    ) -> Decision:
         slots = (ForecastSlot(T0, T0 + 3600, forecast_w), tomorrow)
         mem, dec = Memory(phases=1), None
         for t in range(0, 121, 5):
             si = site(grid_w=0.0, batt_w=3000.0, soc=85.0)
-            sn = replace(snap(mode=Mode.AUTO, si=si), now=T0 + t, pv_forecast=slots)
+            sn = replace(
+                snap(mode=Mode.AUTO, si=si),
+                now=T0 + t,
+                pv_forecast=slots,
+                battery_capacity_kwh=learned_kwh,
+            )
             dec, mem = decide(sn, mem, settings)
         assert dec is not None
         return dec
@@ -430,8 +437,15 @@ def test_the_car_shares_the_battery_only_while_the_forecast_sun_still_fills_it()
     assert short.amps == 0 and short.status == Status.WAIT_SUN
     assert short.details["battery_fills"] is False and short.details["battery_kept_w"] == 3000
     assert "would not fill the battery" in short.reason
-    unknown = run_with(1500.0, replace(s, battery_capacity_kwh=None))  # the check is off
+    unknown = run_with(1500.0, replace(s, battery_capacity_kwh=None))  # no capacity: no check
     assert unknown.amps > 0 and "battery_fills" not in unknown.details
+    # the capacity the runner learned serves when none is configured; a configured one wins
+    learned = run_with(1500.0, replace(s, battery_capacity_kwh=None), learned_kwh=10.0)
+    assert learned.amps == 0 and learned.details["battery_fills"] is False
+    configured = run_with(1500.0, replace(s, battery_capacity_kwh=1.0), learned_kwh=10.0)
+    assert configured.amps > 0 and configured.details["battery_fills"] is True
+    off = run_with(1500.0, replace(s, battery_check=False), learned_kwh=10.0)
+    assert off.amps > 0 and "battery_fills" not in off.details
 
 
 def test_a_full_battery_tops_up_only_when_the_forecast_refills_it() -> None:

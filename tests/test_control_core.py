@@ -186,6 +186,7 @@ def test_settings_from_config_reads_every_section() -> None:
                 "start_delay_s": 30,
                 "phase_switch_cooldown_s": 600,
                 "battery_capacity_kwh": 13.5,
+                "battery_check": False,
             },
             "tibber": {"strategy": "percentile", "cheap_percentile": 0.25},
             "scheduled": {"deadline_energy_kwh": 20, "deadline_time": "06:30"},
@@ -200,10 +201,6 @@ def test_settings_from_config_reads_every_section() -> None:
     assert (s.strategy, s.cheap_percentile, s.deadline_time) == ("percentile", 0.25, "06:30")
     assert s.windows[0].days_mask == 2 and s.windows[0].start_min == 22 * 60
     assert s.timezone == "Europe/Amsterdam" and s.min_current_a == 6.0
-    assert s.battery_capacity_kwh == 13.5
-    assert (
-        CoreSettings.from_config(
-            validate_config({"modbus": {"ip": "x"}}, env={})
-        ).battery_capacity_kwh
-        is None
-    )
+    assert s.battery_capacity_kwh == 13.5 and s.battery_check is False
+    defaults = CoreSettings.from_config(validate_config({"modbus": {"ip": "x"}}, env={}))
+    assert defaults.battery_capacity_kwh is None and defaults.battery_check is True

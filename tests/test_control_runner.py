@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -15,8 +16,8 @@ from common.config import validate_config
 from common.mqtt_link import MqttLink, MqttSettings
 from common.schemas import validate
 from common.topics import Topics
-from control.model import Decision, ForecastSlot, Memory, Snapshot, Status
-from control.runner import Runner, subscriptions
+from control.model import Decision, ForecastSlot, Memory, SiteView, Snapshot, Status
+from control.runner import PV_SAVE_S, Runner, subscriptions
 from control.settings import CoreSettings
 from control.settings_cmd import defaults_from_config
 from control.store import Store
@@ -287,7 +288,10 @@ def test_auto_gets_the_pv_forecast_once_per_quarter_hour(broker: Broker, tmp_pat
     runner = Harness(broker, tmp_path).runner  # not started: snapshots only
     now = 1_780_000_000.0 - 1_780_000_000.0 % 900
     runner.forecaster.record(now - 86400, 3000.0)  # yesterday in this quarter hour
+    runner.core_settings = CoreSettings(battery_check=False, battery_capacity_kwh=10.0)
     assert runner.snapshot(now).pv_forecast == ()  # neither SCHEDULED nor AUTO asks for it
+    runner.core_settings = CoreSettings()  # the check is on, but the capacity is not known
+    assert runner.snapshot(now).pv_forecast == ()
     runner.core_settings = CoreSettings(battery_capacity_kwh=10.0)
     first = runner.snapshot(now).pv_forecast
 
@@ -299,3 +303,32 @@ def test_auto_gets_the_pv_forecast_once_per_quarter_hour(broker: Broker, tmp_pat
     assert runner.snapshot(now + 899).pv_forecast is first  # worked out once per quarter hour
     later = runner.snapshot(now + 900).pv_forecast
     assert today(later) == [(now + 1800, 5000.0)]
+
+
+def test_the_battery_capacity_is_learned_saved_and_restored(broker: Broker, tmp_path: Path) -> None:
+    runner = Harness(broker, tmp_path).runner  # not started: the learning step only
+    runner.load()
+    runner.core_settings = CoreSettings()  # battery_check on, no capacity configured
+    now = 1_780_000_000.0 - 1_780_000_000.0 % 900
+    runner.forecaster.record(now - 86400, 3000.0)
+    base = runner.snapshot(now)
+    assert base.battery_capacity_kwh is None and base.pv_forecast == ()
+    # 2 kW into a 10 kWh battery for 1 h 15 min: the SOC climbs 25 points, shown in 1 % steps
+    soc = 40.0
+    for i in range(4500):
+        soc += 2000.0 / 3600.0 / 10000.0 * 100.0
+        site = SiteView(battery_soc=float(int(soc)), battery_power_w=2000.0, fresh=True)
+        runner._learn_pv(replace(base, now=now + i, site=site), now + i)
+    assert runner.capacity.kwh == pytest.approx(10.0, rel=0.02)
+    idle = SiteView(battery_soc=float(int(soc)), battery_power_w=0.0, fresh=True)
+    for i in range(4500, 4500 + int(PV_SAVE_S) + 1, 10):  # saved with the PV history
+        runner._learn_pv(replace(base, now=now + i, site=idle), now + i)
+    saved = json.loads((Path(runner.store.dir) / "battery.json").read_text())
+    assert saved["estimates_kwh"] == [pytest.approx(runner.capacity.kwh)]
+    later = runner.snapshot(now + 5500)
+    assert later.battery_capacity_kwh == runner.capacity.kwh
+    assert later.pv_forecast  # the check now has what it needs and asks for the forecast
+
+    again = Harness(broker, tmp_path).runner  # a restart finds it in the state directory
+    again.load()
+    assert again.capacity.kwh == runner.capacity.kwh
