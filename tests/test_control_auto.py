@@ -462,6 +462,26 @@ def test_a_full_battery_tops_up_only_when_the_forecast_refills_it() -> None:
         assert dec.amps == pytest.approx(want, abs=0.1)
 
 
+def test_the_battery_bridges_a_cloud_only_if_the_forecast_refills_it() -> None:
+    # a 6 A car, 90 % SOC (above priority: the long stop delay), 1 kW of sun short
+    s = replace(S, battery_capacity_kwh=10.0, full_battery_soc=None, buffer_stop_delay_s=600.0)
+
+    def stop_after(forecast_w: float) -> float:
+        mem = Memory(phases=3, last_amps=6.0, charging_since=T0 - 3600)
+        ch = charger(6.0, phases=3, phase_switching_available=False)
+        si = site(grid_w=1000.0, batt_w=0.0, soc=90.0)
+        slots = (ForecastSlot(T0, T0 + 3600, forecast_w),)
+        for t in range(0, 1200, 10):
+            sn = replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0 + t, pv_forecast=slots)
+            dec, mem = decide(sn, mem, s)
+            if dec.amps == 0:
+                return float(t)
+        return float("inf")
+
+    assert stop_after(4000.0) == pytest.approx(600.0, abs=10)  # fills anyway: it bridges
+    assert stop_after(500.0) == pytest.approx(S.stop_delay_s, abs=10)  # it would not: no bridge
+
+
 @given(
     st.lists(
         st.tuples(st.integers(0, 3), st.integers(1, 4), st.floats(-2000, 6000)),

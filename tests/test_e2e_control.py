@@ -12,11 +12,16 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from common.schemas import validate
 from common.topics import Topics
+from control.battery_capacity import CapacityLearner
+from control.forecast import PvForecaster
+from control.model import Mode, UserSettings
+from control.store import Store
 from sim.charger import control
 from tests.helpers import (
     ROOT,
@@ -35,18 +40,22 @@ if MISSING:
 
 T = Topics("alfen", "0")
 PORTAL = "e2e0portal"
+TIMEZONE = "Europe/Amsterdam"
 STOP_DELAY_S = 8.0
 LEASE_S = 10.0
 VALIDITY_S = 5.0
 
 
+SUNNY_NO_BATTERY = ("--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300")
+
+
 class Stack:
-    def __init__(self, broker: Broker, tmp: Path) -> None:
+    def __init__(self, broker: Broker, tmp: Path, site: Tuple[str, ...] = SUNNY_NO_BATTERY) -> None:
         self.tmp = tmp
         self.world = SimProc(
             "world",
             *("--mqtt-port", str(broker.port), "--portal", PORTAL, "--start-hour", "12"),
-            *("--speed", "60", "--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300"),
+            *("--speed", "60", *site),
             *("--validity-s", str(VALIDITY_S), "--safe-current", "6", "--plug-at", "0"),
             *("--car-max-a", "16", "--car-phases", "3"),
             log_dir=tmp,
@@ -75,6 +84,10 @@ class Stack:
     def socket(self) -> Dict[str, Any]:
         return control(self.ctl, "status")["status"]["sockets"]["1"]
 
+    def stop(self) -> None:
+        for p in (self.controller, self.bridge, self.world):
+            p.stop()
+
     def logs(self) -> str:
         return "\n".join(
             f"--- {p.module}\n{p.log()[-3000:]}" for p in (self.world, self.bridge, self.controller)
@@ -89,8 +102,7 @@ def stack(broker: Broker, tmp_path: Path) -> Iterator[Stack]:
     s.bridge.start()
     s.controller.start()
     yield s
-    for p in (s.controller, s.bridge, s.world):
-        p.stop()
+    s.stop()
 
 
 def _reachable(port: int) -> bool:
@@ -167,3 +179,63 @@ def _story(stack: Stack, probe: Probe) -> None:
     energy_wh = stack.socket()["energy_wh"]
     assert after["session"]["energy_kwh"] <= energy_wh / 1000.0
     assert stack.controller.stop(signal.SIGTERM) == 0
+
+
+# A battery that takes all of the sun (5.7 kW of 6 kW PV) and has room for 15 kWh more
+BATTERY_SITE = (
+    *("--battery-kwh", "100", "--battery-soc", "85", "--battery-max-w", "10000"),
+    *("--pv-peak-w", "6000", "--house-w", "300"),
+)
+
+
+def _seed_history(state_dir: Path, surplus_w: float, capacity_kwh: float) -> None:
+    """What a GX would have learned: yesterday's surplus in every quarter hour, the battery's
+    capacity; written with the controller's own classes and store."""
+    now = time.time()
+    pv = PvForecaster(TIMEZONE)
+    for t in range(int(now) - 2 * 86400, int(now) - 900, 900):  # yesterday and today so far
+        pv.record(float(t), surplus_w)
+    capacity = CapacityLearner()
+    capacity.load_json({"estimates_kwh": [capacity_kwh]})
+    state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(str(state_dir))
+    store.save_pv_history(pv.to_json())
+    store.save_battery(capacity.to_json())
+    store.save_settings(UserSettings(mode=Mode.AUTO))  # the user chose AUTO before
+
+
+def test_the_battery_check_keeps_the_battery_charge_only_on_a_dull_day(
+    broker: Broker, tmp_path: Path, probe: Probe
+) -> None:
+    s = Stack(broker, tmp_path, site=BATTERY_SITE)
+    _seed_history(tmp_path / "state", surplus_w=1.0, capacity_kwh=100.0)  # sunless last days
+    try:
+        s.world.start()
+        wait_until(lambda: _reachable(s.ctl), 15)
+        s.bridge.start()
+        s.controller.start()
+        # the forecast sun left today would not fill the battery: it keeps what it absorbs
+        kept = probe.wait_json(T.control_state, lambda v: v["status"] == 4, timeout_s=20)
+        assert kept["mode_name"] == "auto"
+        validate("control_state", kept)
+        assert kept["battery_check"] == {"capacity_kwh": 100.0, "learned": True, "fills": False}
+        assert "would not fill the battery" in kept["reason"]
+        time.sleep(5)  # more than the start delay: the car still does not start
+        assert (s.socket()["setpoint_a"] or 0) < 6
+
+        # after sunny days the battery fills anyway: the car gets its charge at once
+        assert s.controller.stop(signal.SIGTERM) == 0
+        _seed_history(tmp_path / "state", surplus_w=1e6, capacity_kwh=100.0)
+        s.controller.start()
+        wait_until(lambda: charging_at(s, 6.0), 40)
+        shared = probe.wait_json(
+            T.control_state,
+            lambda v: (v["battery_check"] or {}).get("fills") is True and v["status"] == 2,
+            timeout_s=20,
+        )
+        validate("control_state", shared)
+    except AssertionError:
+        print(s.logs(), "\n--- last control/state", probe.text(T.control_state))
+        raise
+    finally:
+        s.stop()
