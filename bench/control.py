@@ -24,13 +24,15 @@ Definitions (the same for every controller; nothing here knows which one it meas
   battery debt valued at the day's mean price.
 * **core-keep** = the core with ``auto.afternoon_battery_soc: 95`` (after the PV peak the car
   shares the battery's charge only above 95 %), to show that setting's trade-off.
-* **core-fcst** = the core with ``auto.battery_capacity_kwh`` set and a PV forecast: it shares
-  the battery's charge only while the forecast sun left today still fills the battery. The
-  forecast is the day's own PV − house per quarter hour (a good weather service), times
+* **core-fcst** = the core with ``auto.battery_capacity_kwh`` set and a PV forecast: the
+  battery check (``auto.battery_check``, on by default) shares the battery's charge only while
+  the forecast sun left today still fills the battery. The forecast is the day's own PV − house per quarter hour (a good weather service), times
   ``--forecast-error``; on a GX it is learned from the last days and corrected by today's sun.
-* **core-learn** = the same check with that learned forecast (control/forecast.py), taught three
-  earlier days of other weather (the same kind of day with other clouds, a clear day, an
-  overcast day) and fed the day itself as it happens.
+* **core-learn** = the defaults three days after installation: the same check with the learned
+  forecast (control/forecast.py) and the learned battery capacity (control/battery_capacity.py),
+  taught three earlier days of other weather (the same kind of day with other clouds, a clear
+  day, an overcast day) and fed the day itself as it happens. The plain **core** row is the
+  first day, when the check has neither and stays out of the way.
 * **optimum (a)** = Σ min(car max power, solar available) over seconds where that is at least
   the 6 A minimum on one phase, capped at what the car needs, phases free and instant, no delays.
   It is an upper bound on EV solar for any controller that never buys power for the car; a
