@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from control.store import Store
 from tests.helpers import ROOT, Probe, Proc, base_config, free_port, wait_until, write_config
 from tests.ui_support import example
 
@@ -49,6 +50,9 @@ class System:
         self.probe = Probe(broker.port)
         self.url = f"http://127.0.0.1:{self.web_port}/ui/"
         if FULL_CHAIN:
+            # the battery capacity the controller learned on earlier days (control/state shows it)
+            (tmp / "state").mkdir(parents=True, exist_ok=True)
+            Store(str(tmp / "state")).save_battery({"estimates_kwh": [10.2]})
             self._start("sim", "charger", "--port", str(modbus_port), "--plug-at", "0.5")
             self._start("bridge", "--config", str(self.config))
             self._start("control", "--config", str(self.config))
@@ -144,6 +148,10 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
         "document.getElementById('pill-controller').dataset.state === 'online'", timeout=15000
     )
     assert page.locator("#offline-banner").is_hidden()
+    page.wait_for_function(  # the battery check's capacity, from control/state
+        "document.getElementById('meta').textContent.includes('battery 10.2 kWh (learned)')",
+        timeout=10000,
+    )
     probe = system.probe
 
     # mode: click Auto, then back to Manual (keyboard: arrow keys move within the radio group)

@@ -102,6 +102,8 @@
     $("status-badge").textContent = text; $("status-badge").dataset.kind = kind;
     const meta = [];
     if (num(ctl.commanded_current_a) && on.controller) meta.push("commanded " + fmt(ctl.commanded_current_a, 1, "A"));
+    const bc = on.controller && ctl.battery_check;  // AUTO's battery check: the capacity it works with
+    if (bc && num(bc.capacity_kwh)) meta.push("battery " + fmt(bc.capacity_kwh, 1, "kWh") + (bc.learned ? " (learned)" : "") + (bc.fills === false ? ", keeps its charge today" : ""));
     if (on.charger && num(st.applied_max_current_a)) meta.push("applied " + fmt(st.applied_max_current_a, 1, "A"));
     if (on.charger && st.mode3) meta.push("Mode 3 " + st.mode3);
     if (on.charger && num(st.temperature_c)) meta.push(fmt(st.temperature_c, 0, "°C"));
