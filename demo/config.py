@@ -17,6 +17,7 @@ import yaml
 PORTAL = "c0619ab0a1fe"
 SITE_SPEED = 30.0  # simulated seconds per real second: a sunny hour in two minutes
 START_HOUR = 11.0  # late morning: the sun is high enough to charge on three phases
+BATTERY_KWH = 15.0
 DEMO_AUTO: Dict[str, Any] = {
     "start_delay_s": 4,
     "stop_delay_s": 8,
@@ -29,6 +30,9 @@ DEMO_AUTO: Dict[str, Any] = {
     "battery_priority_soc": 90,
     "buffer_stop_delay_s": 30,
     "start_delay_stretch": 1.0,  # no longer start delay after a cloud: the demo resumes at once
+    # The site's SOC moves SITE_SPEED times faster than the wall clock the controller counts
+    # energy by, so a capacity it learned would be that many times too small: state it.
+    "battery_capacity_kwh": BATTERY_KWH,
 }
 
 
@@ -81,7 +85,7 @@ def world_args(ports: DemoPorts) -> list:
         *("--speed", str(SITE_SPEED), "--start-hour", str(START_HOUR)),
         *("--pv-peak-w", "9000", "--house-w", "450"),
         # below auto.battery_priority_soc (90 %): the battery charges first, the car gets the rest
-        *("--battery-kwh", "15", "--battery-soc", "50", "--battery-max-w", "2500"),
+        *("--battery-kwh", str(BATTERY_KWH), "--battery-soc", "50", "--battery-max-w", "2500"),
         *("--plug-at", "0", "--car-max-a", "16", "--car-phases", "3"),
         *("--car-capacity-kwh", "60", "--car-soc-kwh", "20", "--validity-s", "60"),
     ]
