@@ -1,6 +1,6 @@
 """``make bench``: speed and memory figures of every process (prints, asserts nothing).
 
-``python -m bench [--seconds S] [--only bridge,ui,dbus_shim]``; the issue's targets are printed
+``python -m bench [--seconds S] [--only bridge,ui,dbus_shim,control]``; the issue's targets are printed
 next to each figure so a reader sees at once what is met.
 """
 
@@ -15,6 +15,7 @@ PARTS = {
     "bridge": ("bench.bridge", "≤ 4 requests/poll, ≤ 30 MB RSS, ≤ 10 ms CPU/poll, p99 ≤ 50 ms"),
     "dbus_shim": ("bench.dbus_shim", "≤ 25 MB RSS, ≤ 5 ms CPU/update"),
     "ui": ("bench.ui", "≤ 40 MB RSS, /api/status p99 ≤ 50 ms"),
+    "control": ("bench.controller", "< 40 MB RSS, < 2 % of one core (20 ms CPU/tick)"),
 }
 
 

@@ -18,10 +18,6 @@ import pytest
 
 from common.schemas import validate
 from common.topics import Topics
-from control.battery_capacity import CapacityLearner
-from control.forecast import PvForecaster
-from control.model import Mode, UserSettings
-from control.store import Store
 from sim.charger import control
 from tests.helpers import (
     ROOT,
@@ -30,6 +26,7 @@ from tests.helpers import (
     SimProc,
     base_config,
     config_procs,
+    seed_controller_state,
     wait_until,
 )
 
@@ -40,7 +37,6 @@ if MISSING:
 
 T = Topics("alfen", "0")
 PORTAL = "e2e0portal"
-TIMEZONE = "Europe/Amsterdam"
 STOP_DELAY_S = 8.0
 LEASE_S = 10.0
 VALIDITY_S = 5.0
@@ -188,27 +184,13 @@ BATTERY_SITE = (
 )
 
 
-def _seed_history(state_dir: Path, surplus_w: float, capacity_kwh: float) -> None:
-    """What a GX would have learned: yesterday's surplus in every quarter hour, the battery's
-    capacity; written with the controller's own classes and store."""
-    now = time.time()
-    pv = PvForecaster(TIMEZONE)
-    for t in range(int(now) - 2 * 86400, int(now) - 900, 900):  # yesterday and today so far
-        pv.record(float(t), surplus_w)
-    capacity = CapacityLearner()
-    capacity.load_json({"estimates_kwh": [capacity_kwh]})
-    state_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(str(state_dir))
-    store.save_pv_history(pv.to_json())
-    store.save_battery(capacity.to_json())
-    store.save_settings(UserSettings(mode=Mode.AUTO))  # the user chose AUTO before
-
-
 def test_the_battery_check_keeps_the_battery_charge_only_on_a_dull_day(
     broker: Broker, tmp_path: Path, probe: Probe
 ) -> None:
     s = Stack(broker, tmp_path, site=BATTERY_SITE)
-    _seed_history(tmp_path / "state", surplus_w=1.0, capacity_kwh=100.0)  # sunless last days
+    seed_controller_state(
+        tmp_path / "state", surplus_w=1.0, capacity_kwh=100.0
+    )  # sunless last days
     try:
         s.world.start()
         wait_until(lambda: _reachable(s.ctl), 15)
@@ -225,7 +207,7 @@ def test_the_battery_check_keeps_the_battery_charge_only_on_a_dull_day(
 
         # after sunny days the battery fills anyway: the car gets its charge at once
         assert s.controller.stop(signal.SIGTERM) == 0
-        _seed_history(tmp_path / "state", surplus_w=1e6, capacity_kwh=100.0)
+        seed_controller_state(tmp_path / "state", surplus_w=1e6, capacity_kwh=100.0)
         s.controller.start()
         wait_until(lambda: charging_at(s, 6.0), 40)
         shared = probe.wait_json(
