@@ -106,6 +106,16 @@ ENTITIES: Tuple[Entity, ...] = (
         icon="mdi:information-outline",
         entity_category="diagnostic",
     ),
+    _sensor(  # the capacity AUTO's battery check works with (configured or learned)
+        "battery_check_capacity",
+        "Battery capacity (AUTO check)",
+        "control",
+        "{{ (value_json.battery_check or {}).capacity_kwh | default(None) }}",
+        unit_of_measurement="kWh",
+        device_class="energy_storage",
+        state_class="measurement",
+        entity_category="diagnostic",
+    ),
     Entity(
         "mode",
         "select",

@@ -131,6 +131,12 @@ def test_value_templates_render_on_the_schema_examples() -> None:
     assert float(render(energy["value_template"], value_json=STATE)) == 302.806
     unknown = render(power["value_template"], value_json={**STATE, "power_w": None})
     assert unknown == "None"  # HA's MQTT sensor takes 'None' as unknown, never 0
+    battery = next(c for c in configs().values() if c["unique_id"].endswith("_capacity"))
+    assert float(render(battery["value_template"], value_json=CONTROL)) == 10.2
+    off = render(battery["value_template"], value_json={**CONTROL, "battery_check": None})
+    assert off == "None"  # the check is off or has no capacity yet: unknown
+    older = {k: v for k, v in CONTROL.items() if k != "battery_check"}  # an older controller
+    assert render(battery["value_template"], value_json=older) == "None"
 
 
 def test_announcer_sends_changes_forced_all_and_removal() -> None:
