@@ -29,11 +29,12 @@ class CapacityLearner:
 
     def __init__(self) -> None:
         self.estimates: List[float] = []  # kWh, oldest first
-        self._last: Optional[Tuple[float, float, float]] = (
-            None  # (t, soc, power W) of the previous reading
-        )
-        self._wh = 0.0  # energy counted since the run started (+ = into the battery)
-        self._start: Optional[Tuple[float, float]] = None  # (t, soc) at the step the run started on
+        # (t, soc, power W) of the previous reading
+        self._last: Optional[Tuple[float, float, float]] = None
+        # energy counted since the run started (+ = into the battery)
+        self._wh = 0.0
+        # (t, soc) at the step the run started on
+        self._start: Optional[Tuple[float, float]] = None
 
     @property
     def kwh(self) -> Optional[float]:

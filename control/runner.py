@@ -398,7 +398,7 @@ class Runner:
                 self.store.save_pv_history(self.forecaster.to_json())
                 self.store.save_battery(self.capacity.to_json())
             except OSError as exc:
-                log.error("cannot save the PV history: %s", exc)
+                log.error("cannot save the PV history and battery capacity: %s", exc)
             self._pv_saved_at = now
 
     def _save_memory(self, now: float) -> None:
