@@ -237,7 +237,8 @@ def trace_forecast(trace: Trace, scale: float = 1.0) -> Tuple[ForecastSlot, ...]
 def learned_core(s: CoreSettings, spec: daylib.DaySpec, trace: Trace) -> LearningCore:
     """core-learn: the defaults three days after installation, when the battery check has the
     forecast and the battery capacity a GX learns. The three days before were different weather:
-    the same kind of day, a clear one and an overcast one."""
+    the same kind of day, a clear one and an overcast one, each with the sun where it was on
+    its own date (an hour apart on the clock across a DST change)."""
     ctrl = LearningCore(s, spec.ess_min_soc, trace.start_ts)
     day = dt.date.fromisoformat(spec.date)
     kinds = (
@@ -246,7 +247,7 @@ def learned_core(s: CoreSettings, spec: daylib.DaySpec, trace: Trace) -> Learnin
         replace(spec, sun_mean_s=0.0, cloud_mean_s=600.0, depth=(0.6, 0.8)),
     )
     for back, kind in enumerate(kinds, start=1):
-        earlier = replace(kind, date=(day - dt.timedelta(days=back)).isoformat())
+        earlier = daylib.on_date(kind, (day - dt.timedelta(days=back)).isoformat())
         ctrl.learn(daylib.build(earlier), daylib.battery_for(earlier))
     return ctrl
 

@@ -2,9 +2,13 @@
 and AUTO's check that the battery still fills.
 
 No cloud service is needed (a GX may be offline): the runner records what the site's surplus
-(PV minus the house, the car not counted) was in each 15-minute slot of local time, and the
+(PV minus the house, the car not counted) was in each 15-minute slot of the day, and the
 forecast for a future slot is the mean of the same slot over the last ``days`` recorded days.
-Local time keys keep it right across DST changes. Pure: time and values come in as arguments.
+
+Slots and days are in the zone's standard time (local time without summer time): the sun keeps
+to it, so the three days after a DST change are forecast with the sun where it is, not an hour
+off. (The house keeps to the clock, so its evening peak moves an hour in those days; by then
+there is little sun left to forecast.) Pure: time and values come in as arguments.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from control.model import ForecastSlot
 
 SLOT_S = 900
 KEEP_DAYS = 7
+CLOCK = "standard"  # the to_json marker of standard-time keys; older files keyed by the clock
 TODAY_BASIS_WH = 500.0  # today's correction needs at least this much expected sun so far
 TODAY_RATIO = (0.2, 2.0)  # and is clamped to this range
 
@@ -26,13 +31,24 @@ class PvForecaster:
     def __init__(self, timezone: str, days: int = 3) -> None:
         self.tz = pytz.timezone(timezone)
         self.days = days
-        # local date (ISO) -> slot index (0..95) -> (sum of surplus W, samples)
+        # standard-time date (ISO) -> slot index (0..95) -> (sum of surplus W, samples)
         self.table: Dict[str, Dict[int, Tuple[float, int]]] = {}
         self._cached: Optional[Tuple[int, Tuple[ForecastSlot, ...]]] = None
 
     def _key(self, t: float) -> Tuple[str, int]:
+        """(date, slot) of t in standard time."""
         local = dt.datetime.fromtimestamp(t, self.tz)
-        return local.date().isoformat(), (local.hour * 3600 + local.minute * 60) // SLOT_S
+        std = local.replace(tzinfo=None) - (local.dst() or dt.timedelta(0))
+        return std.date().isoformat(), (std.hour * 3600 + std.minute * 60) // SLOT_S
+
+    def _clock_key_to_standard(self, day: str, slot: int) -> Optional[Tuple[str, int]]:
+        """Where a slot saved by the clock (before standard-time keys) belongs now."""
+        try:
+            d = dt.date.fromisoformat(day)
+        except ValueError:
+            return None
+        naive = dt.datetime(d.year, d.month, d.day) + dt.timedelta(seconds=slot * SLOT_S)
+        return self._key(self.tz.localize(naive, is_dst=False).timestamp())
 
     def record(self, t: float, surplus_w: Optional[float]) -> None:
         """Add one sample (None = unknown, ignored)."""
@@ -102,23 +118,34 @@ class PvForecaster:
         return self._cached[1]
 
     def to_json(self) -> Dict[str, Any]:
-        return {d: {str(k): list(v) for k, v in slots.items()} for d, slots in self.table.items()}
+        days = {d: {str(k): list(v) for k, v in slots.items()} for d, slots in self.table.items()}
+        return {"clock": CLOCK, "days": days}
 
     def load_json(self, data: Any) -> None:
-        """Restore from ``to_json``; anything malformed is dropped, not trusted."""
+        """Restore from ``to_json``; anything malformed is dropped, not trusted. A file from
+        before standard-time keys (dates at the top, slots by the clock) is moved over, so an
+        update loses none of the learned days."""
         table: Dict[str, Dict[int, Tuple[float, int]]] = {}
-        if isinstance(data, dict):
-            for d, slots in data.items():
-                if not isinstance(slots, dict):
+        if not isinstance(data, dict):
+            data = {}
+        by_clock = data.get("clock") != CLOCK
+        days = data if by_clock else data.get("days")
+        for d, slots in days.items() if isinstance(days, dict) else ():
+            if not isinstance(slots, dict):
+                continue
+            for k, v in slots.items():
+                if not (
+                    isinstance(v, list)
+                    and len(v) == 2
+                    and str(k).isdigit()
+                    and all(isinstance(x, (int, float)) for x in v)
+                ):
                     continue
-                for k, v in slots.items():
-                    if (
-                        isinstance(v, list)
-                        and len(v) == 2
-                        and str(k).isdigit()
-                        and all(isinstance(x, (int, float)) for x in v)
-                    ):
-                        table.setdefault(str(d), {})[int(k)] = (float(v[0]), int(v[1]))
+                key = self._clock_key_to_standard(str(d), int(k)) if by_clock else (str(d), int(k))
+                if key is None:
+                    continue
+                total, n = table.setdefault(key[0], {}).get(key[1], (0.0, 0))
+                table[key[0]][key[1]] = (total + float(v[0]), n + int(v[1]))
         self.table = table
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -264,6 +264,24 @@ def day_bounds(date: str, tz_name: str = TZ) -> Tuple[float, float]:
     a = tz.localize(dt.datetime(d.year, d.month, d.day)).timestamp()
     b = tz.localize(dt.datetime(nxt.year, nxt.month, nxt.day)).timestamp()
     return a, b
+
+
+def utc_offset_h(date: str, tz_name: str = TZ) -> float:
+    """The zone's offset from UTC at local noon of ``date``, in hours (2 in summer time)."""
+    d = dt.date.fromisoformat(date)
+    noon = pytz.timezone(tz_name).localize(dt.datetime(d.year, d.month, d.day, 12))
+    off = noon.utcoffset()
+    return off.total_seconds() / 3600.0 if off is not None else 0.0
+
+
+def on_date(spec: DaySpec, date: str) -> DaySpec:
+    """The same day on another date, the sun kept at its solar time: across a DST change it
+    rises an hour earlier or later on the clock, while the house keeps to the clock. (A
+    forecast learned on such days must not key the sun by the clock.)"""
+    shift = utc_offset_h(date) - utc_offset_h(spec.date)
+    return replace(
+        spec, date=date, sunrise_h=spec.sunrise_h + shift, sunset_h=spec.sunset_h + shift
+    )
 
 
 def local_hours(start_ts: float, n: int, tz_name: str = TZ) -> List[float]:

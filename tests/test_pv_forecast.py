@@ -1,4 +1,5 @@
-"""The PV forecast learns the site's surplus per local 15-minute slot and predicts the next day."""
+"""The PV forecast learns the site's surplus per 15-minute slot of standard time (the sun's
+clock) and predicts the next day."""
 
 from __future__ import annotations
 
@@ -35,10 +36,31 @@ def test_today_is_not_used_for_today_and_negative_surplus_counts_as_zero() -> No
     assert f.expected_w(t(7, 10)) == 1000.0
 
 
-def test_dst_day_keys_by_local_time() -> None:
+def test_across_a_dst_change_the_sun_stays_at_its_solar_time() -> None:
     f = PvForecaster("Europe/Amsterdam")
-    f.record(t(28, 13, month=3), 2500.0)  # Saturday before the spring change
-    assert f.expected_w(t(29, 13, month=3)) == 2500.0  # 13:00 local on the 23-hour day
+    f.record(t(28, 13, month=3), 2500.0)  # Saturday before the spring change, 13:00 CET
+    assert f.expected_w(t(29, 14, month=3)) == 2500.0  # the same sun is at 14:00 CEST
+    assert f.expected_w(t(29, 13, month=3)) is None
+    g = PvForecaster("Europe/Amsterdam")
+    g.record(t(24, 16, month=10), 1200.0)  # Saturday before the autumn change, 16:00 CEST
+    assert g.expected_w(t(25, 15, month=10)) == 1200.0  # 15:00 CET on the 25-hour day
+    # the night's extra hour lands in a slot of its own, not on top of another
+    h = PvForecaster("Europe/Amsterdam")
+    first = TZ.localize(dt.datetime(2026, 10, 25, 2, 30), is_dst=True).timestamp()
+    h.record(first, 100.0)
+    h.record(first + 3600, 300.0)  # 02:30 again, now in CET
+    assert len(h.table["2026-10-25"]) == 2
+
+
+def test_a_file_keyed_by_the_clock_is_moved_to_standard_time() -> None:
+    old = {"2026-06-01": {"52": [6000.0, 3]}, "2026-01-10": {"40": [900.0, 1]}}
+    f = PvForecaster("Europe/Amsterdam")
+    f.load_json(old)
+    assert f.table == {"2026-06-01": {48: (6000.0, 3)}, "2026-01-10": {40: (900.0, 1)}}
+    assert f.expected_w(t(2, 13)) == 2000.0  # 13:00 CEST in June, where it was learned
+    g = PvForecaster("Europe/Amsterdam")
+    g.load_json(f.to_json())
+    assert g.table == f.table
 
 
 def test_survives_a_json_round_trip_and_drops_garbage() -> None:

@@ -54,6 +54,19 @@ def test_dst_days_have_23_and_25_hours() -> None:
     assert len(days.build(days.by_name("dst_autumn"))) == 25 * 3600
 
 
+def test_a_day_moved_across_a_dst_change_keeps_the_sun_at_its_solar_time() -> None:
+    autumn = days.by_name("dst_autumn")  # 2026-10-25, the first day of winter time
+    before = days.on_date(autumn, "2026-10-24")  # still summer time: the sun is an hour later
+    assert before.sunrise_h == pytest.approx(autumn.sunrise_h + 1.0)
+    assert before.sunset_h == pytest.approx(autumn.sunset_h + 1.0)
+    a, b = days.build(autumn), days.build(before)
+    first_sun = lambda tr: next(i for i, w in enumerate(tr.pv_w) if w > 0)  # noqa: E731
+    # in UTC the first light comes at the same time of day (the 25-hour day starts at the same
+    # UTC clock time, 22:00, as the day before)
+    assert (a.start_ts + first_sun(a)) - (b.start_ts + first_sun(b)) == pytest.approx(86400, abs=2)
+    assert days.on_date(autumn, "2026-10-26").sunrise_h == autumn.sunrise_h
+
+
 def test_csv_round_trip_and_sparse_replay(tmp_path: Path) -> None:
     tr = days.build(days.by_name("clear_june"))
     path = tmp_path / "d.csv"
