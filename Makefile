@@ -7,6 +7,9 @@ SYSPY := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v 
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test files run in this many worker processes (one file stays on one worker: its broker and
+# module fixtures are shared within it). 0 runs everything in one process, as before.
+PYTEST_WORKERS ?= 3
 
 .PHONY: install install-dev system-deps test test-unit test-pymodbus-low lint format type-check \
         bench bench-32bit bench-control velib-parity demo soak clean help
@@ -41,7 +44,7 @@ type-check: $(STAMP)
 	$(VENV)/bin/mypy
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The lowest pymodbus we claim has the older server datastore shape: run the Modbus tests on it too.
 test-pymodbus-low: $(STAMP)

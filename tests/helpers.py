@@ -24,7 +24,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 _PORTS_GIVEN: Set[int] = set()
-PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768-60999)
+ALL_PORTS = (20000, 32000)  # below Linux's ephemeral range (32768-60999)
+
+
+def worker_port_range(worker: str, workers: int) -> Tuple[int, int]:
+    """This pytest-xdist worker's own slice of ``ALL_PORTS`` ("gw1" of 3 gets the second third),
+    so that parallel workers, which cannot see each other's ``_PORTS_GIVEN``, never race for a
+    port between the check and the bind. Without xdist: the whole range."""
+    lo, hi = ALL_PORTS
+    if not worker.startswith("gw") or not worker[2:].isdigit() or workers < 2:
+        return lo, hi
+    size = (hi - lo) // workers
+    start = lo + int(worker[2:]) * size
+    return start, start + size - 1
+
+
+PORT_RANGE = worker_port_range(
+    os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+)
 
 
 def free_port() -> int:
