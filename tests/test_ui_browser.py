@@ -250,3 +250,25 @@ def test_offline_is_shown_and_controls_disabled(system: System, browser: Any) ->
     page.screenshot(path=str(ARTIFACTS / "ui-desktop-offline.png"))
     assert not page.errors, page.errors
     page.close()
+
+
+def test_a_battery_keeping_its_charge_is_said_on_the_dashboard(
+    system: System, browser: Any
+) -> None:
+    # the controller stopped in the test above; this control/state is what it publishes in AUTO
+    # when the forecast sun left today would not fill the battery
+    ctl = {
+        **example("control_state"),
+        "battery_check": {"capacity_kwh": 10.2, "learned": True, "fills": False},
+    }
+    system.probe.publish("alfen/0/control/state", ctl, retain=True)
+    system.probe.publish("alfen/0/control/availability", "online", retain=True)
+    page = _page(browser, 1366, 900)
+    page.goto(system.url)
+    page.wait_for_function(
+        "document.getElementById('meta').textContent"
+        ".includes('battery 10.2 kWh (learned), keeps its charge today')",
+        timeout=10000,
+    )
+    assert not page.errors, page.errors
+    page.close()
