@@ -35,7 +35,7 @@ def _num(path: str, scale: str = "") -> str:
 @dataclass(frozen=True)
 class Entity:
     key: str  # unique_id suffix and object_id
-    component: str  # sensor, select, switch, number
+    component: str  # sensor, binary_sensor, select, switch, number
     name: str
     source: str  # "state" (bridge) or "control" (controller)
     config: Tuple[Tuple[str, Any], ...]  # component-specific keys
@@ -115,6 +115,23 @@ ENTITIES: Tuple[Entity, ...] = (
         device_class="energy_storage",
         state_class="measurement",
         entity_category="diagnostic",
+    ),
+    Entity(  # whether AUTO lets the car share the battery's charge today (see README, AUTO)
+        "battery_fills",
+        "binary_sensor",
+        "Battery fills today (AUTO check)",
+        "control",
+        (
+            (
+                "value_template",
+                "{% set f = (value_json.battery_check or {}).fills %}"
+                "{{ 'ON' if f is sameas true else ('OFF' if f is sameas false else 'None') }}",
+            ),
+            ("payload_on", "ON"),
+            ("payload_off", "OFF"),
+            ("icon", "mdi:battery-sync"),
+            ("entity_category", "diagnostic"),
+        ),
     ),
     Entity(
         "mode",

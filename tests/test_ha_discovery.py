@@ -37,6 +37,7 @@ STATE = load_schema("state")["examples"][0]
 CONTROL = load_schema("control_state")["examples"][0]
 REQUIRED = {
     "sensor": {"state_topic", "value_template"},
+    "binary_sensor": {"state_topic", "value_template", "payload_on", "payload_off"},
     "select": {"state_topic", "command_topic", "options", "value_template"},
     "switch": {"state_topic", "command_topic", "payload_on", "payload_off", "state_on"},
     "number": {"state_topic", "command_topic", "min", "max", "step", "value_template"},
@@ -137,6 +138,16 @@ def test_value_templates_render_on_the_schema_examples() -> None:
     assert off == "None"  # the check is off or has no capacity yet: unknown
     older = {k: v for k, v in CONTROL.items() if k != "battery_check"}  # an older controller
     assert render(battery["value_template"], value_json=older) == "None"
+    fills = next(c for c in configs().values() if c["unique_id"].endswith("_battery_fills"))
+    assert fills["payload_on"] == render(fills["value_template"], value_json=CONTROL) == "ON"
+    check = {**CONTROL["battery_check"], "fills": False}
+    assert render(fills["value_template"], value_json={**CONTROL, "battery_check": check}) == "OFF"
+    # HA's binary sensor takes 'None' as unknown: no forecast yet, the check off, older controller
+    for unknown in ({**check, "fills": None}, None):
+        assert render(
+            fills["value_template"], value_json={**CONTROL, "battery_check": unknown}
+        ) == ("None")
+    assert render(fills["value_template"], value_json=older) == "None"
 
 
 def test_announcer_sends_changes_forced_all_and_removal() -> None:
