@@ -177,12 +177,12 @@ class Bridge:
         self.mqtt.publish(self.topics.error, json.dumps(body))
 
     def publish_all(self) -> None:
-        self.mqtt.publish(
-            self.topics.availability, "online" if self.online else "offline", retain=True
-        )
+        """Everything retained, after a (re)connect to the broker: the availability last, as
+        when it changes."""
         if self.identity:
             self.publish_info()
         self.publish_state(force=True)
+        self.publish_availability()
 
     def publish_info(self) -> None:
         info = info_payload(self.identity, self.link.units[Device.SOCKET], self.phase_switching)
@@ -243,12 +243,14 @@ class Bridge:
             return
         self.polls += 1
         self.values = self.sanitizer.clean(values)
-        self.set_online(True)
+        came_back = self.set_online(True)
         if self._station_max() != self.ha_max_a:  # HA's current slider follows the station max
             self.publish_ha()
         self.check_phases()
         self.apply_setpoint(now)
         self.publish_state()
+        if came_back:
+            self.publish_availability()
 
     def connect(self) -> bool:
         started = time.monotonic()
@@ -292,10 +294,15 @@ class Bridge:
             self.down_since = self.clock()
         else:
             log.debug("charger still unreachable: %s", why)
-        self.set_online(False)
+        went_down = self.set_online(False)
         self.publish_state()
+        if went_down:
+            self.publish_availability()
 
-    def set_online(self, online: bool) -> None:
+    def set_online(self, online: bool) -> bool:
+        """Record whether the charger answers; True when that changed. The caller publishes
+        the state first and then the availability (``publish_availability``), so whoever
+        reacts to "offline" or "online" already has the state that goes with it."""
         if online and not self.online and self.down_since is not None:
             log.info(
                 "charger %s:%s reachable again after %.0f s",
@@ -304,11 +311,14 @@ class Bridge:
                 self.clock() - self.down_since,
             )
             self.down_since = None
-        if online != self.online:
-            self.online = online
-            self.mqtt.publish(
-                self.topics.availability, "online" if online else "offline", retain=True
-            )
+        changed = online != self.online
+        self.online = online
+        return changed
+
+    def publish_availability(self) -> None:
+        self.mqtt.publish(
+            self.topics.availability, "online" if self.online else "offline", retain=True
+        )
 
     def _station_max(self) -> Optional[float]:
         return codec.as_float(self.values.get("station_max_current"))
