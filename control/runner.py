@@ -163,6 +163,7 @@ class Runner:
         self._sent_at = float("-inf")
         self._sent_phases: Optional[int] = None
         self._last_decision: Optional[Decision] = None
+        self._announce_pending = False  # control/availability "online" waits for a state
         self._last_snap: Optional[Snapshot] = None
         self._published: Optional[Dict[str, Any]] = None
         self._published_at = float("-inf")
@@ -233,12 +234,19 @@ class Runner:
             self._on_message(event, now)
 
     def _on_connected(self, now: float) -> None:
-        self.link.publish(self.topics.control_availability, "online", retain=True, qos=1)
         self.venus.on_connected()
         self._sent_at = float("-inf")  # re-send the setpoint and phases now
         self._sent_phases = None
         self._published = None
         self._keepalive(now)
+        # "online" goes out after the next tick's control/state (within a second), as the bridge
+        # does with its state: whoever reacts to it must not read the state of a previous run
+        self._announce_pending = True
+
+    def _announce(self) -> None:
+        if self._announce_pending:
+            self._announce_pending = False
+            self.link.publish(self.topics.control_availability, "online", retain=True, qos=1)
 
     def _on_message(self, msg: Message, now: float) -> None:
         t = self.topics
@@ -370,6 +378,7 @@ class Runner:
             if not self._decide_failing:
                 log.exception("the core failed; not commanding (the charger falls back to safe)")
             self._decide_failing = True
+            self._announce()  # alive, though without a state to go with it
             return
         if self._decide_failing:
             log.info("the core decides again")
@@ -526,3 +535,4 @@ class Runner:
             return
         if self.link.publish(self.topics.control_state, json.dumps(body), retain=True, qos=1):
             self._published, self._published_at = body, now
+        self._announce()

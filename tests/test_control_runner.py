@@ -135,6 +135,25 @@ def test_publishes_availability_state_and_setpoint(harness: Harness, probe: Prob
     assert not probe.since(mark, T.cmd_phases)
 
 
+def test_online_is_announced_only_after_a_state_of_this_run(
+    broker: Broker, tmp_path: Path, probe: Probe
+) -> None:
+    # what a previous run left retained must not be what a client reads on "online"
+    probe.publish(T.control_state, {"reason": "a previous run"}, retain=True)
+    probe.publish(T.control_availability, "offline", retain=True)
+    mark = probe.mark()
+    h = Harness(broker, tmp_path).start()
+    try:
+        wait_until(lambda: probe.text(T.control_availability) == "online", 10)
+        with probe.lock:
+            seen = [(t, p) for t, p, _r in probe.messages[mark:]]
+        online = seen.index((T.control_availability, b"online"))
+        states = [json.loads(p) for t, p in seen[:online] if t == T.control_state]
+        assert states and states[-1]["reason"] == "fake", seen[: online + 1]
+    finally:
+        h.close()
+
+
 def test_change_is_sent_at_once_and_phases_only_on_change(harness: Harness, probe: Probe) -> None:
     probe.wait_json(T.control_state)
     mark = probe.mark()
