@@ -60,6 +60,7 @@ class Bridge:
         self.values: Dict[str, codec.Value] = {}
         self.identity: Dict[str, codec.Value] = {}
         self.online = False
+        self._availability_due = False  # set_online changed it: publish_state announces it
         self.reconnect_at = 0.0
         self.backoff_s = self.poll_s
         self.last_state_json: Optional[str] = None
@@ -177,12 +178,12 @@ class Bridge:
         self.mqtt.publish(self.topics.error, json.dumps(body))
 
     def publish_all(self) -> None:
-        """Everything retained, after a (re)connect to the broker: the availability last, as
-        when it changes."""
+        """Everything retained, after a (re)connect to the broker; the availability goes out
+        after the state, as when it changes."""
         if self.identity:
             self.publish_info()
+        self._availability_due = True
         self.publish_state(force=True)
-        self.publish_availability()
 
     def publish_info(self) -> None:
         info = info_payload(self.identity, self.link.units[Device.SOCKET], self.phase_switching)
@@ -203,13 +204,19 @@ class Bridge:
         return float(self.cfg["defaults"]["station_max_current"])
 
     def publish_state(self, force: bool = False) -> None:
+        """The state when it changed (or on the heartbeat), then the availability if it is
+        due: whoever reacts to "online" or "offline" already has the state that goes with it."""
         now = self.clock()
         payload = to_payload(self.snapshot(now))
         body = json.dumps({k: v for k, v in payload.items() if k != "ts"}, sort_keys=True)
-        if not force and body == self.last_state_json and now - self.last_state_at < HEARTBEAT_S:
-            return
-        if self.mqtt.publish(self.topics.state, json.dumps(payload), retain=True):
+        due = force or body != self.last_state_json or now - self.last_state_at >= HEARTBEAT_S
+        if due and self.mqtt.publish(self.topics.state, json.dumps(payload), retain=True):
             self.last_state_json, self.last_state_at = body, now
+        if self._availability_due:
+            self._availability_due = False
+            self.mqtt.publish(
+                self.topics.availability, "online" if self.online else "offline", retain=True
+            )
 
     def snapshot(self, now: float) -> ChargerState:
         k = self.keeper
@@ -243,14 +250,12 @@ class Bridge:
             return
         self.polls += 1
         self.values = self.sanitizer.clean(values)
-        came_back = self.set_online(True)
+        self.set_online(True)
         if self._station_max() != self.ha_max_a:  # HA's current slider follows the station max
             self.publish_ha()
         self.check_phases()
         self.apply_setpoint(now)
         self.publish_state()
-        if came_back:
-            self.publish_availability()
 
     def connect(self) -> bool:
         started = time.monotonic()
@@ -294,15 +299,12 @@ class Bridge:
             self.down_since = self.clock()
         else:
             log.debug("charger still unreachable: %s", why)
-        went_down = self.set_online(False)
+        self.set_online(False)
         self.publish_state()
-        if went_down:
-            self.publish_availability()
 
-    def set_online(self, online: bool) -> bool:
-        """Record whether the charger answers; True when that changed. The caller publishes
-        the state first and then the availability (``publish_availability``), so whoever
-        reacts to "offline" or "online" already has the state that goes with it."""
+    def set_online(self, online: bool) -> None:
+        """Record whether the charger answers; a change is announced by the next
+        ``publish_state``, after the state that goes with it."""
         if online and not self.online and self.down_since is not None:
             log.info(
                 "charger %s:%s reachable again after %.0f s",
@@ -311,14 +313,9 @@ class Bridge:
                 self.clock() - self.down_since,
             )
             self.down_since = None
-        changed = online != self.online
-        self.online = online
-        return changed
-
-    def publish_availability(self) -> None:
-        self.mqtt.publish(
-            self.topics.availability, "online" if self.online else "offline", retain=True
-        )
+        if online != self.online:
+            self.online = online
+            self._availability_due = True
 
     def _station_max(self) -> Optional[float]:
         return codec.as_float(self.values.get("station_max_current"))

@@ -55,16 +55,8 @@ COUNT: Dict[str, int] = {"mqtt": 0, "http": 0, "config": 0, "config_cli": 0}
 FOUND: Dict[str, int] = {}  # what the inputs led to (rejections answered, writes checked)
 
 
-_LAST_TEST: List[pytest.Item] = []
-
-
-@pytest.fixture(autouse=True)
-def _remember_test(request: pytest.FixtureRequest) -> None:
-    _LAST_TEST[:] = [request.node]  # type: ignore[list-item]
-
-
 @pytest.fixture(scope="module", autouse=True)
-def report_count() -> Iterator[None]:
+def report_count(request: pytest.FixtureRequest) -> Iterator[None]:
     """Hands the count to the terminal summary (tests/conftest.py) as a property of the
     module's last test: the one way out of an xdist worker process."""
     yield
@@ -72,8 +64,9 @@ def report_count() -> Iterator[None]:
     line = f"fuzz: {total} inputs ({', '.join(f'{k} {v}' for k, v in COUNT.items())})"
     if FOUND:
         line += "; " + ", ".join(f"{k} {v}" for k, v in FOUND.items())
-    if _LAST_TEST:
-        _LAST_TEST[0].user_properties.append(("summary", line))
+    mine = [item for item in request.session.items if item.module is request.module]
+    if mine:
+        mine[-1].user_properties.append(("summary", line))
 
 
 # ---- strategies ------------------------------------------------------------------------------
