@@ -22,8 +22,9 @@ from bridge.sanitize import Sanitizer
 from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurrent, WritePhases
 from bridge.state import ChargerState, CommandStatus, info_payload, measured_phases, to_payload
 from common.config import reload_on_notice
+from common.inbound import Inbox, LogLimiter, error_body
 from common.mqtt_link import Connected, Message, MqttLink
-from common.schemas import PayloadError, parse_and_validate
+from common.schemas import PayloadError, parse_command
 from common.topics import Topics
 
 log = logging.getLogger("bridge")
@@ -70,6 +71,15 @@ class Bridge:
         self.ha = Announcer(HaSettings.from_config(cfg), topics)
         self.info: Optional[Dict[str, Any]] = None
         self.ha_max_a: Optional[float] = None
+        # The bridge acts on cmd/*: a retained one there is stale and cleared.
+        self.inbox = Inbox(
+            "bridge",
+            topics,
+            lambda topic, payload, retain: mqtt.publish(topic, payload, retain=retain),
+            consumes=lambda topic: topics.suffix_of(topic).startswith("cmd/"),
+        )
+        self._loop_errors = LogLimiter()
+        self._written_at = float("-inf")  # monotonic time of the last setpoint write
 
     def apply_config(self, cfg: Dict[str, Any]) -> None:
         """Take over every setting the bridge can change live; the charger's address too."""
@@ -110,7 +120,7 @@ class Bridge:
             event = self.mqtt.next_event(min(max(wait, 0.0), 0.5)) if wait > 0 else None
             if event is not None:
                 self._safely(self.handle_event, event)
-                continue
+            # polls go on between messages: a flood of them must not starve the charger
             if time.monotonic() >= next_poll:
                 self._safely(self.poll_once)
                 next_poll += self.poll_s
@@ -121,7 +131,9 @@ class Bridge:
         try:
             fn(*args)
         except Exception:  # the loop must survive anything; log it with the traceback
-            log.exception("unexpected error in %s", getattr(fn, "__name__", fn))
+            name = getattr(fn, "__name__", "step")
+            if self._loop_errors.allow(name, time.monotonic()):
+                log.exception("unexpected error in %s; carrying on", name)
 
     # ---- MQTT --------------------------------------------------------------------------
     def handle_event(self, event: object) -> None:
@@ -132,10 +144,13 @@ class Bridge:
             if event.payload.strip() == b"online":  # HA (re)started: it needs discovery again
                 self.publish_ha(force=True)
         elif isinstance(event, Message):
-            if event.topic == self.topics.config_changed:
-                self.reload_config(event.payload)
-            else:
-                self.handle_command(event.topic, event.payload)
+            self.inbox.deliver(self.handle_message, event, self.clock())
+
+    def handle_message(self, msg: Message) -> None:
+        if msg.topic == self.topics.config_changed:
+            self.reload_config(msg.payload)
+        else:
+            self.handle_command(msg.topic, msg.payload)
 
     def handle_command(self, topic: str, payload: bytes) -> None:
         suffix = self.topics.suffix_of(topic)
@@ -143,7 +158,7 @@ class Bridge:
         if schema is None:
             return
         try:
-            body = parse_and_validate(schema, payload)
+            body = parse_command(schema, payload)
             if suffix == "cmd/phases" and not self.phase_switching:
                 raise PayloadError(
                     "phase switching is not available on this charger "
@@ -161,21 +176,15 @@ class Bridge:
         else:
             log.info("command: switch to %s phase(s)", body["phases"])
             self.keeper.command_phases(int(body["phases"]), now)
-        if self.online:  # act now rather than at the next poll: command → write latency
+        # Act now rather than at the next poll (command → write latency), unless a setpoint was
+        # written within the last poll: a burst of commands then costs one write per poll, of
+        # the newest value, which the next poll applies.
+        if self.online and now - self._written_at >= self.poll_s:
             self.apply_setpoint(now)
             self.publish_state(force=True)
 
     def reject(self, topic: str, payload: bytes, reason: str) -> None:
-        log.warning("rejected %s: %s", topic, reason)
-        text = payload.decode("utf-8", errors="replace")[:1000]
-        body = {
-            "topic": topic,
-            "payload": text,
-            "error": reason,
-            "source": "bridge",
-            "ts": self.clock(),
-        }
-        self.mqtt.publish(self.topics.error, json.dumps(body))
+        self.inbox.reject(Message(topic, payload, False), reason, self.clock())
 
     def publish_all(self) -> None:
         """Everything retained, after a (re)connect to the broker; the availability goes out
@@ -335,7 +344,12 @@ class Bridge:
         )
 
     def apply_setpoint(self, now: float) -> None:
+        """At most one write per poll interval, whatever asks for it (poll or command)."""
+        if now - self._written_at < self.poll_s * 0.9:
+            return
         action = self.keeper.next_action(now, self.readings())
+        if action is not None:
+            self._written_at = now
         if isinstance(action, WriteCurrent):
             self.write_current(action, now)
         elif isinstance(action, WritePhases):
@@ -400,14 +414,11 @@ class Bridge:
             else:
                 why = f"charger refused the phase change: {exc}"
             log.error("%s", why)
-            body = {
-                "topic": self.topics.cmd_phases,
-                "payload": json.dumps({"phases": phases}),
-                "error": why,
-                "source": "bridge",
-                "ts": self.clock(),
-            }
-            self.mqtt.publish(self.topics.error, json.dumps(body))
+            payload = json.dumps({"phases": phases}).encode()
+            self.mqtt.publish(
+                self.topics.error,
+                error_body(self.topics.cmd_phases, payload, why, "bridge", self.clock()),
+            )
             return
         except ChargerUnavailable as exc:
             self.lost(str(exc))

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from common.config import ConfigError, load_config
 from common.logsetup import setup_logging
+from common.threads import exit_when_a_thread_dies
 
 
 def start(
@@ -34,4 +35,5 @@ def start(
         print(exc, file=sys.stderr)
         return None, path
     setup_logging(cfg, process)
+    exit_when_a_thread_dies()
     return cfg, path

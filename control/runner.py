@@ -18,8 +18,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 from common.config import reload_on_notice, topics_for
+from common.inbound import Inbox, LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
-from common.schemas import PayloadError, parse_and_validate, parse_json
+from common.schemas import PayloadError, parse_command, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
 from control import session as sess
 from control.battery_capacity import CapacityLearner
@@ -52,6 +53,9 @@ SESSION_SAVE_S = 60.0  # energy is derived from the register, so a late save los
 AMPS_EPSILON = 0.05
 REFRESH_SLACK_S = 0.1  # tick jitter must not push a refresh a whole tick late
 MIN_CURRENT_A = 6.0
+# A set command is answered at once (decision, cmd/current, control/state), but not more often
+# than this: a burst of commands costs one answer, and the regular tick applies the newest.
+ANSWER_GAP_S = 0.5
 
 DecideFn = Callable[[Snapshot, Memory, Any], Tuple[Decision, Memory]]
 
@@ -177,6 +181,14 @@ class Runner:
         self._pv_saved_at = clock()
         self._idle_wh: Optional[float] = None  # meter with no car plugged in (control/session.py)
         self._started_at = clock()
+        self._answered_at = float("-inf")
+        self.inbox = Inbox(
+            "control",
+            self.topics,
+            lambda topic, payload, retain: self.link.publish(topic, payload, retain=retain),
+            consumes=lambda topic: self.topics.suffix_of(topic).startswith("control/set/"),
+        )
+        self._loop_errors = LogLimiter()
 
     # --- life cycle ----------------------------------------------------------------------
     def load(self) -> None:
@@ -207,11 +219,22 @@ class Runner:
             wait = min(0.5, max(0.0, next_tick - time.monotonic()))
             event = self.link.next_event(wait)
             if event is not None:
-                self.handle(event, self.clock())
+                self._safely(self.handle, event)
             if time.monotonic() >= next_tick:
-                self.tick(self.clock())
+                self._safely(self.tick)
                 next_tick = max(next_tick + TICK_S, time.monotonic() - TICK_S)
         self.shutdown()
+
+    def _safely(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one step of the loop; whatever it raises is logged (once a minute) and the loop
+        goes on: one bad input must not end the process."""
+        now = self.clock()
+        try:
+            step(*args, now)
+        except Exception:
+            name = getattr(step, "__name__", "step")
+            if self._loop_errors.allow(name, time.monotonic()):
+                log.exception("unexpected error in %s; carrying on", name)
 
     def shutdown(self) -> None:
         """Persist and say goodbye; the charger is left to lease + validity (no command)."""
@@ -231,7 +254,7 @@ class Runner:
         elif isinstance(event, Disconnected):
             pass  # MqttLink logs the transition and reconnects by itself
         elif isinstance(event, Message):
-            self._on_message(event, now)
+            self.inbox.deliver(lambda msg: self._on_message(msg, now), event, now)
 
     def _on_connected(self, now: float) -> None:
         self.venus.on_connected()
@@ -311,9 +334,7 @@ class Runner:
         try:
             if schema is None:
                 raise PayloadError(f"unknown setting {what!r}")
-            user = apply_setting(
-                self.user, what, parse_and_validate(schema, payload), self.ceiling_a
-            )
+            user = apply_setting(self.user, what, parse_command(schema, payload), self.ceiling_a)
         except (PayloadError, ValueError, KeyError) as exc:
             self._reject(topic, payload, str(exc), now)
             return
@@ -324,18 +345,12 @@ class Runner:
                 self.store.save_settings(user)
             except OSError as exc:
                 log.error("cannot save settings: %s", exc)
-        self.tick(now)  # answer at once: new decision and control/state
+        if _elapsed(now, self._answered_at) >= ANSWER_GAP_S:
+            self._answered_at = now
+            self.tick(now)  # answer at once: new decision and control/state
 
     def _reject(self, topic: str, payload: bytes, error: str, now: float) -> None:
-        log.warning("rejected %s: %s", topic, error)
-        body = {
-            "topic": topic,
-            "payload": payload.decode("utf-8", "replace")[:1000],
-            "error": error,
-            "source": "control",
-            "ts": now,
-        }
-        self.link.publish(self.topics.error, json.dumps(body))
+        self.inbox.reject(Message(topic, payload, False), error, now)
 
     # --- the 1 Hz step -------------------------------------------------------------------
     def snapshot(self, now: float) -> Snapshot:

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from common.schemas import PayloadError, parse_json
 from common.topics import (
     ESS_MIN_SOC_PATH,
     VENUS_SERIAL_WILDCARD,
@@ -33,6 +34,8 @@ from control.model import SiteView
 
 log = logging.getLogger(__name__)
 
+# A Venus value is {"value": x}: a few dozen bytes (a string path value stays far below this).
+VENUS_MAX_BYTES = 4096
 SUPPRESS_REPUBLISH = json.dumps({"keepalive-options": ["suppress-republish"]})
 GRID_PATHS = ("Ac/Grid/L1/Power", "Ac/Grid/L2/Power", "Ac/Grid/L3/Power")
 PV_PATHS = (
@@ -65,8 +68,8 @@ def parse_value(payload: bytes) -> Tuple[bool, Optional[float]]:
     if not payload:
         return True, None
     try:
-        obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        obj = parse_json(payload, VENUS_MAX_BYTES)
+    except PayloadError:
         return False, None
     if not isinstance(obj, dict) or "value" not in obj:
         return False, None

@@ -7,7 +7,7 @@ lock, and wait on a condition to hear about changes. Nothing here talks Modbus.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import threading
 import time
@@ -15,8 +15,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from common.inbound import LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
+from common.schemas import PayloadError, parse_json
 from common.topics import Topics
+
+log = logging.getLogger(__name__)
 
 # 1 sample per second for an hour: the page shows the last 30 minutes and more survives a reload.
 GRAPH_PERIOD_S = 1.0
@@ -213,8 +217,9 @@ def _sample_dict(p: Sample) -> Dict[str, Any]:
 
 def _parse_object(payload: bytes) -> Optional[Dict[str, Any]]:
     try:
-        value = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # capped in size, number length and depth; a NaN shows as unknown (finite() below)
+        value = parse_json(payload, finite=False)
+    except PayloadError:
         return None
     return finite(value) if isinstance(value, dict) else None
 
@@ -228,6 +233,7 @@ class Feeder:
         self.period_s = period_s
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._errors = LogLimiter()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ui-feeder", daemon=True)
@@ -251,7 +257,11 @@ class Feeder:
 
     def handle(self, event: Optional[Event]) -> None:
         if isinstance(event, Message):
-            self.cache.apply(event.topic, event.payload)
+            try:
+                self.cache.apply(event.topic, event.payload)
+            except Exception:  # one bad message must not stop the page's updates
+                if self._errors.allow(event.topic[:200], time.monotonic()):
+                    log.exception("dropped a message on %s", event.topic[:200])
         elif isinstance(event, Connected):
             self.cache.set_broker(True)
         elif isinstance(event, Disconnected):

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from bridge.dbus_shim.paths import BY_PATH, PATHS, Identity, View, number, render, text_of
 from bridge.dbus_shim.store import ShimMemory, Store, monotonic_energy
 from common.config import topics_for
+from common.inbound import Inbox
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, validate
 from common.topics import Topics
@@ -106,6 +107,14 @@ class Shim:
         self._bad_topics: set[str] = set()
         self.on_serial: Optional[Callable[[str], None]] = None
         self.refresh_soon: Callable[[], None] = lambda: None  # the runner schedules a refresh
+        # The shim acts on no command topic; the inbox keeps a bad message from the rest.
+        self.inbox = Inbox(
+            "dbus",
+            self.topics,
+            lambda topic, payload, _retain: publish(
+                topic, payload if isinstance(payload, str) else payload.decode()
+            ),
+        )
 
     # ---- startup ------------------------------------------------------------------------------
     def load(self) -> None:
@@ -136,7 +145,7 @@ class Shim:
         elif isinstance(event, Disconnected):
             self.inputs.broker_up = False
         elif isinstance(event, Message):
-            self._apply_message(event)
+            self.inbox.deliver(self._apply_message, event, self.clock())
 
     def _apply_message(self, msg: Message) -> None:
         t, inp = self.topics, self.inputs
