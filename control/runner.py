@@ -38,6 +38,7 @@ from control.model import (
 from control.settings import CoreSettings
 from control.settings_cmd import apply_setting
 from control.status import mode3_info
+from control.storage import StorageHealth
 from control.store import Store
 from control.tibber import TibberClient, price_at
 from control.venus import VenusInput
@@ -50,6 +51,7 @@ MEMORY_SAVE_S = 10.0  # timers survive a quick restart (a resumed session keeps 
 MEMORY_MAX_AGE_S = 300.0
 PV_SAVE_S = 900.0
 SESSION_SAVE_S = 60.0  # energy is derived from the register, so a late save loses nothing
+HISTORY_RETRY_S = 10.0  # a write the disk refused (an ended session, the meter) is retried
 AMPS_EPSILON = 0.05
 REFRESH_SLACK_S = 0.1  # tick jitter must not push a refresh a whole tick late
 MIN_CURRENT_A = 6.0
@@ -189,6 +191,8 @@ class Runner:
             consumes=lambda topic: self.topics.suffix_of(topic).startswith("control/set/"),
         )
         self._loop_errors = LogLimiter()
+        self.storage = StorageHealth()
+        self._history_tried_at = float("-inf")
 
     # --- life cycle ----------------------------------------------------------------------
     def load(self) -> None:
@@ -238,11 +242,13 @@ class Runner:
 
     def shutdown(self) -> None:
         """Persist and say goodbye; the charger is left to lease + validity (no command)."""
-        try:
-            self.store.save_session(self.session)
-            self.store.save_memory(self.mem, self.clock())
-        except OSError as exc:
-            log.error("cannot save the open session: %s", exc)
+        self.storage.attempt("session", lambda: self.store.save_session(self.session))
+        self.storage.attempt("memory", lambda: self.store.save_memory(self.mem, self.clock()))
+        if self.storage.pending:
+            log.error(
+                "%d ended session(s) could not be saved to the history and are lost",
+                len(self.storage.pending),
+            )
         self.store.close()
         self.link.stop(final=(self.topics.control_availability, "offline"))
         log.info("controller stopped")
@@ -341,10 +347,7 @@ class Runner:
         if user != self.user:
             log.info("user setting %s: %s", what, payload.decode("utf-8", "replace"))
             self.user = user
-            try:
-                self.store.save_settings(user)
-            except OSError as exc:
-                log.error("cannot save settings: %s", exc)
+            self.storage.attempt("settings", lambda: self.store.save_settings(user))
         if _elapsed(now, self._answered_at) >= ANSWER_GAP_S:
             self._answered_at = now
             self.tick(now)  # answer at once: new decision and control/state
@@ -418,19 +421,20 @@ class Runner:
             now, site_surplus_w(snap.site.pv_power_w, snap.site.consumption_w, ev_w)
         )
         if _elapsed(now, self._pv_saved_at) >= PV_SAVE_S:
-            try:
-                self.store.save_pv_history(self.forecaster.to_json())
-                self.store.save_battery(self.capacity.to_json())
-            except OSError as exc:
-                log.error("cannot save the PV history and battery capacity: %s", exc)
+            self.storage.attempt(
+                "forecast", lambda: self.store.save_pv_history(self.forecaster.to_json())
+            )
+            self.storage.attempt(
+                "battery", lambda: self.store.save_battery(self.capacity.to_json())
+            )
             self._pv_saved_at = now
 
     def _save_memory(self, now: float) -> None:
         if self.mem == self._memory_saved or _elapsed(now, self._memory_saved_at) < MEMORY_SAVE_S:
             return
         try:
-            self.store.save_memory(self.mem, now)
-        except (OSError, TypeError, ValueError) as exc:
+            self.storage.attempt("memory", lambda: self.store.save_memory(self.mem, now))
+        except (TypeError, ValueError) as exc:  # a memory that is no JSON: a bug, not the disk
             log.error("cannot save the controller memory: %s", exc)
         self._memory_saved, self._memory_saved_at = self.mem, now
 
@@ -466,19 +470,20 @@ class Runner:
             self.session, reading, self.min_power_w, idle_energy_wh=self._idle_wh
         )
         self._note_idle_meter(c)
-        try:
-            if ended is not None:
-                log.info("session ended: %.3f kWh", ended.energy_wh / 1000.0)
-                self.store.add_history(ended)
-            if before is None and self.session is not None:
-                log.info("session started (vehicle plugged in)")
-            if (before is None) != (self.session is None) or (
-                _elapsed(now, self._session_saved_at) >= SESSION_SAVE_S
-            ):
-                self.store.save_session(self.session)
-                self._session_saved_at = now
-        except Exception as exc:  # OSError or sqlite3.Error: log, keep controlling
-            log.error("cannot persist the session: %s", exc)
+        if ended is not None:
+            log.info("session ended: %.3f kWh", ended.energy_wh / 1000.0)
+            self._history_tried_at = now
+            self.storage.add_session(ended, self.store.add_history)
+        elif not self.storage.ok and _elapsed(now, self._history_tried_at) >= HISTORY_RETRY_S:
+            self._history_tried_at = now
+            self.storage.retry(self.store.add_history)
+        if before is None and self.session is not None:
+            log.info("session started (vehicle plugged in)")
+        if (before is None) != (self.session is None) or (
+            _elapsed(now, self._session_saved_at) >= SESSION_SAVE_S
+        ):
+            self.storage.attempt("session", lambda: self.store.save_session(self.session))
+            self._session_saved_at = now
 
     def _note_idle_meter(self, c: ChargerView) -> None:
         """Remember (and persist, on change) the meter while no car is plugged in."""
@@ -486,11 +491,8 @@ class Runner:
             return
         if self._idle_wh is not None and abs(c.energy_wh - self._idle_wh) < 1.0:
             return
-        self._idle_wh = c.energy_wh
-        try:
-            self.store.save_idle_meter(c.energy_wh)
-        except OSError as exc:
-            log.error("cannot save the idle meter reading: %s", exc)
+        self._idle_wh = energy_wh = c.energy_wh
+        self.storage.attempt("meter", lambda: self.store.save_idle_meter(energy_wh))
 
     def session_price(self, prices: Prices, now: float) -> Optional[float]:
         if self.price_source == "tibber":
@@ -526,6 +528,7 @@ class Runner:
             else {"energy_kwh": u.deadline[0], "by": u.deadline[1]},
             "inputs_ok": snap.site.fresh and snap.charger.online,
             "battery_check": self._battery_check(d, snap),
+            "storage": self.storage.summary(),
         }
 
     def _battery_check(self, d: Decision, snap: Snapshot) -> Optional[Dict[str, Any]]:
