@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytz
 
 from common.atomic import read_json_or_quarantine, write_json_atomic
+from common.schemas import PayloadError, parse_json
 from control.model import Prices, PriceSlot
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ RATE_LIMIT_BACKOFF_S = 15 * 60.0  # longer than Tibber's 10 min block
 MAX_BACKOFF_S = 4 * 3600.0
 MAX_REQUESTS_PER_DAY = 12
 SLOT_S = 900.0
+# Two days of 15-minute prices for a few homes is ~100 KB; a longer answer is refused unread
+# (the API address is the user's to set, and what it sends must not fill a GX's memory).
+MAX_ANSWER_BYTES = 2 * 1024 * 1024
 
 _FIELDS = "total level startsAt"
 _PRICE_INFO = (
@@ -251,7 +255,7 @@ class TibberClient:
         )
         try:
             with self._opener(req, timeout=self.s.timeout_s) as resp:
-                raw = resp.read()
+                raw = resp.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise TibberError(
                 f"HTTP {exc.code} {exc.reason}", rate_limited=exc.code == 429
@@ -259,10 +263,12 @@ class TibberClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TibberError(f"cannot reach the Tibber API: {reason}") from None
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise TibberError(f"answer longer than {MAX_ANSWER_BYTES} bytes")
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise TibberError("answer is not JSON") from None
+            return parse_json(raw, MAX_ANSWER_BYTES)
+        except PayloadError as exc:
+            raise TibberError(f"answer is not usable JSON: {exc}") from None
 
     def _failed(self, text: str, rate_limited: bool, now: float) -> None:
         floor = RATE_LIMIT_BACKOFF_S if rate_limited else ERROR_BACKOFF_S

@@ -222,3 +222,23 @@ def test_unreachable_api_gives_error_text(tmp_path: Path) -> None:
     c = TibberClient(TibberSettings("http://127.0.0.1:9/gql", TOKEN, "", 1.0), str(tmp_path))
     assert not c.fetch(at(DAY, 9))
     assert "cannot reach" in (c.prices(at(DAY, 9)).error or "")
+
+
+@pytest.mark.parametrize(
+    "reply, text",
+    [
+        ({"data": "x" * (3 * 1024 * 1024)}, "answer longer than"),
+        ({"data": {"n": 10**100}}, "a number of 101 characters"),
+    ],
+)
+def test_a_hostile_answer_is_an_error_not_a_crash(
+    api: Api, tmp_path: Path, reply: Any, text: str
+) -> None:
+    """The API address is the user's to set: what answers there is untrusted."""
+    api.answers.append((200, reply))
+    c = client(api, tmp_path)
+    now = at(DAY, 9)
+    c.poll(now)
+    c.wait()
+    p = c.prices(now)
+    assert p.error is not None and text in p.error and not p.slots
