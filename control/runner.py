@@ -51,6 +51,10 @@ MEMORY_SAVE_S = 10.0  # timers survive a quick restart (a resumed session keeps 
 MEMORY_MAX_AGE_S = 300.0
 PV_SAVE_S = 900.0
 SESSION_SAVE_S = 60.0  # energy is derived from the register, so a late save loses nothing
+# At start, the charger's retained state arrives a moment after the broker connection. A tick
+# before it would see "charger not reachable": command 0 A (a pause of a charging car) and
+# publish the session as last saved. So the first ticks wait for it, this long at most.
+STARTUP_GRACE_S = 3.0
 HISTORY_RETRY_S = 10.0  # a write the disk refused (an ended session, the meter) is retried
 AMPS_EPSILON = 0.05
 REFRESH_SLACK_S = 0.1  # tick jitter must not push a refresh a whole tick late
@@ -387,6 +391,8 @@ class Runner:
 
     def tick(self, now: float) -> None:
         self._keepalive(now)
+        if self._state is None and 0 <= now - self._started_at < STARTUP_GRACE_S:
+            return  # the charger's retained state is on its way
         if self.tibber is not None:
             self.tibber.poll(now)
         snap = self.snapshot(now)

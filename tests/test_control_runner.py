@@ -103,6 +103,7 @@ class Harness:
         self.thread = threading.Thread(target=self.runner.run, args=(self.stop,), daemon=True)
 
     def start(self) -> Harness:
+        self.started_at = time.time()
         self.thread.start()
         return self
 
@@ -155,7 +156,7 @@ def test_online_is_announced_only_after_a_state_of_this_run(
 
 
 def test_change_is_sent_at_once_and_phases_only_on_change(harness: Harness, probe: Probe) -> None:
-    probe.wait_json(T.control_state)
+    probe.wait_json(T.control_state, lambda v: v["ts"] >= harness.started_at)  # this run's
     mark = probe.mark()
     harness.core.amps, harness.core.phases = 7.5, 1
     wait_until(lambda: {"amps": 7.5} in payloads(probe, mark, T.cmd_current), 3)
@@ -199,7 +200,7 @@ def test_snapshot_from_bridge_state_and_venus(harness: Harness, probe: Probe) ->
 
 
 def test_set_commands_apply_persist_and_reject(harness: Harness, probe: Probe) -> None:
-    probe.wait_json(T.control_state)
+    probe.wait_json(T.control_state, lambda v: v["ts"] >= harness.started_at)  # this run's
     probe.publish(T.control_set("mode"), {"mode": "auto"})
     probe.wait_json(T.control_state, lambda v: v["mode"] == 1 and v["mode_name"] == "auto")
     probe.publish(T.control_set("current"), {"amps": 13})
@@ -260,7 +261,7 @@ def test_session_survives_a_restart(broker: Broker, tmp_path: Path, probe: Probe
 
 
 def test_core_exception_stops_commanding(harness: Harness, probe: Probe) -> None:
-    probe.wait_json(T.control_state)
+    probe.wait_json(T.control_state, lambda v: v["ts"] >= harness.started_at)  # this run's
 
     def broken(*_a: Any) -> Any:
         raise RuntimeError("bug")

@@ -301,7 +301,7 @@ def disk_unwritable(stack: FaultStack) -> Result:
     wait_until(lambda: stack.charging(SET_A - 2), 15, 0.25)
     stack.publish(T.control_set("current"), {"amps": SET_A})
     wait_until(lambda: stack.charging(SET_A), 15, 0.25)
-    wait_until(lambda: "cannot save" in stack.controller.log(), 15, 0.5)
+    wait_until(lambda: "storage not writable" in stack.controller.log(), 15, 0.5)
     for name in ("session.json", "settings.json", "memory.json"):
         (stack.state_dir / name).rmdir()
     # the disk is back: the next save works (the session is saved on plug-in and every 60 s;
