@@ -403,3 +403,42 @@ def test_secrets_never_leave(tmp_path: Path) -> None:
         for body in responses:
             assert s not in body, f"{secret} in an HTTP response: {body[:200]!r}"
     assert "Traceback" not in "".join(logs.values())
+
+
+# ---- DNS rebinding: only the names we serve -------------------------------------------------------
+def test_ui_answers_only_the_names_it_serves(broker: Broker, probe: Any, tmp_path: Path) -> None:
+    """A page whose name was made to resolve to this machine sends its own name as Host (and a
+    matching Origin): every route is refused with 421 before a handler runs."""
+    proc, url, _ = start_ui(tmp_path, broker.port, "127.0.0.1", allowed_hosts=["charger.example"])
+    port = url.rsplit(":", 1)[1]
+    try:
+        wait_http(url)
+        mark = probe.mark()
+        for name in ("evil.example", "evil.example.", "127.0.0.1.evil.example", "0.0.0.0"):
+            forged = {"Host": f"{name}:{port}", "Origin": f"http://{name}:{port}"}
+            for method, path, body in [
+                ("GET", "/ui/", None),
+                ("GET", "/api/events", None),
+                ("GET", "/api/status", None),
+                ("GET", "/api/config", None),
+                ("POST", "/api/mode", {"mode": 2}),
+                ("PUT", "/api/config", {"modbus": {"ip": "10.0.0.1"}}),
+            ]:
+                code, answer = http(method, url + path, body, forged)
+                assert code == 421, (name, path, code)
+                assert b"web.allowed_hosts" in answer
+        names = ["127.0.0.1", "localhost", "[::1]", "charger.example", socket.gethostname()]
+        names += [ip] if (ip := non_loopback_ip()) else []
+        for name in names:
+            host = {"Host": f"{name}:{port}"}
+            assert http("GET", url + "/api/status", None, host)[0] == 200, name
+            ok = http(
+                "POST", url + "/api/mode", {"mode": 1}, {**host, "Origin": f"http://{name}:{port}"}
+            )
+            assert ok[0] == 200, (name, ok)
+        topic = T.control_set("mode")
+        wait_until(lambda: len(probe.since(mark, topic)) >= len(names), 5)
+        # the refused writes never reached a handler: only the allowed ones were published
+        assert [json.loads(p) for p in probe.since(mark, topic)] == [{"mode": 1}] * len(names)
+    finally:
+        proc.stop()
