@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -530,3 +532,47 @@ def test_process_rejects_bad_config_with_exit_2(tmp_path: Path) -> None:
     proc = Proc("ui", "--config", str(path), log_dir=tmp_path).start()
     assert proc.proc is not None and proc.proc.wait(20) == 2
     assert "web.port" in proc.log()
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_quotes_every_text_a_spreadsheet_would_run(start: str) -> None:
+    from ui.history import to_csv
+
+    evil = start + 'HYPERLINK("http://x")'
+    text = to_csv([{"start": 1764558000, "currency": evil}])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[1][6] == "'" + evil
+
+
+@pytest.mark.parametrize(
+    ("header", "allowed"),
+    [
+        ("127.0.0.1:8088", True),
+        ("LOCALHOST.:8088", True),
+        ("[::1]:8088", True),
+        ("charger.example", True),
+        ("gx.lan:8088", True),
+        ("evil.example:8088", False),
+        ("127.0.0.1.evil.example", False),
+        ("0.0.0.0:8088", False),
+        ("192.0.2.77", False),  # an address, but not one of this machine's
+        (None, True),
+    ],
+)
+def test_host_rule(header: Optional[str], allowed: bool) -> None:
+    from ui.auth import host_allowed
+
+    web = {"host": "0.0.0.0", "allowed_hosts": ["charger.example"]}
+    own = frozenset({"gx.lan", "gx"})
+    assert host_allowed(header, web, own) is allowed
+    assert host_allowed("gx.lan", {"host": "gx.lan"}, frozenset()) is True
+
+
+def test_every_route_refuses_a_foreign_host(app_ctx: Any) -> None:
+    app, _ctx, pub = app_ctx
+    c = app.test_client()
+    for method, url in [("get", "/ui/"), ("get", "/api/events"), ("get", "/api/config"),
+                        ("post", "/api/mode"), ("patch", "/api/config")]:  # fmt: skip
+        resp = getattr(c, method)(url, json={"mode": 1}, headers={"Host": "evil.example"})
+        assert resp.status_code == 421, url
+    assert pub.sent == []
