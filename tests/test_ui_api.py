@@ -9,6 +9,8 @@ import os
 import re
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -576,3 +578,48 @@ def test_every_route_refuses_a_foreign_host(app_ctx: Any) -> None:
         resp = getattr(c, method)(url, json={"mode": 1}, headers={"Host": "evil.example"})
         assert resp.status_code == 421, url
     assert pub.sent == []
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def test_process_with_a_read_only_config_answers_409(broker: Any, tmp_path: Path) -> None:
+    """As in a Docker image: the config's folder is a read-only mount (EROFS even for root)."""
+    if os.geteuid() == 0 and not _unshare_works():
+        pytest.skip("root without mount namespaces: no way to make a read-only file here")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    port = free_port()
+    cfg = base_config(tmp_path, 5020, broker.port, web={"port": port})
+    path = write_config(ro / "ui.yaml", cfg)
+    proc = Proc("ui", "--config", str(path), log_dir=tmp_path)
+    if os.geteuid() == 0:
+        mount = f'mount --bind "{ro}" "{ro}" && mount -o remount,bind,ro "{ro}" && exec "$0" "$@"'
+        proc.interpreter = ["unshare", "-m", "sh", "-c", mount, sys.executable]
+    else:
+        ro.chmod(0o555)
+        path.chmod(0o444)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _try_status(url), 15)
+        expected = f"config file is read-only: {path}"
+        req = urllib.request.Request(url + "/api/config")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.headers["X-Config-Read-Only"] == expected
+            view = json.loads(resp.read())
+        assert _http("PATCH", url + "/api/config", {"auto": {"reserve_w": 150}}) == (
+            409,
+            {"error": expected},
+        )
+        view["auto"]["reserve_w"] = 150
+        assert _http("PUT", url + "/api/config", view)[1] == {"error": expected}
+    finally:
+        proc.stop()
+        ro.chmod(0o755)
+    assert "unhandled error" not in proc.log()  # (the old answer: 500, OSError errno 30)
+    assert yaml.safe_load(path.read_text()) == cfg
