@@ -234,7 +234,7 @@ def _apply_env(cfg: Dict[str, Any], env: Dict[str, str] | os._Environ[str]) -> L
             value = kind(env[var])
         except ValueError:
             problems.append(
-                f"{section}.{key} (from ${var}): {env[var]!r} is invalid; expected {kind.__name__}"
+                f"{section}.{key} (from ${var}): {short(env[var])} is invalid; expected {kind.__name__}"
             )
             continue
         sect = cfg.setdefault(section, {})
