@@ -7,10 +7,11 @@ the same way in the bridge, the controller, the shim and the UI.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from common.config import ConfigError, load_config
+from common.config import ConfigError, read_config
 from common.logsetup import setup_logging
 from common.threads import exit_when_a_thread_dies
 
@@ -30,10 +31,12 @@ def start(
         parser.add_argument("--config", "-c", required=True, help="YAML config file")
     path: str = parser.parse_args(argv).config
     try:
-        cfg = load_config(path)
+        cfg, notes = read_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None, path
     setup_logging(cfg, process)
     exit_when_a_thread_dies()
+    for note in notes:  # old keys of the seed's file: said once, at start
+        logging.getLogger("config").warning("%s: %s", path, note)
     return cfg, path

@@ -8,19 +8,33 @@ key path, bad value, what was expected.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import os
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import pytz
 import yaml
 
-from common.schemas import load_schema, path_of, schema_errors
+from common.config_checks import (
+    MAX_DEPTH,
+    cross_field_problems,
+    depth_exceeds,
+    key_part,
+    legacy_notes,
+    map_legacy,
+    value_problems,
+)
+from common.schema_check import short
+from common.schemas import load_schema, schema_errors
 from common.topics import DEFAULT_PREFIX, Topics
 
 CONFIG_SCHEMA = "config"
 ENV_OVERRIDES = {"ALFEN_WEB_HOST": ("web", "host", str), "ALFEN_WEB_PORT": ("web", "port", int)}
+# A config file is a few KB; the cap keeps a wrong or hostile file (the UI writes this file) from
+# costing the processes memory and seconds before they can say what is wrong.
+MAX_CONFIG_BYTES = 1_000_000
+# Enough lines to fix a file in one go; a file with thousands of errors is no config at all.
+MAX_PROBLEMS = 50
 
 
 class ConfigError(Exception):
@@ -32,65 +46,133 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load_config(path: str | os.PathLike[str], env: Dict[str, str] | None = None) -> Dict[str, Any]:
-    """Read a YAML file and return the validated config with every default filled in."""
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: ``*name`` repeats a node, and eight nested levels
+    of them in a 389-byte file expand to gigabytes. A config has no use for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{key_part(event.anchor, 40)}) are not allowed in the config"
+                " file; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text, refused (ConfigError) when unreadable, over MAX_CONFIG_BYTES or not
+    UTF-8. At most MAX_CONFIG_BYTES + 1 bytes are ever read."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(source, [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            source,
+            [f"(file): larger than {MAX_CONFIG_BYTES // 1000} kB; this is not a config file"],
+        )
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [f"(file): not UTF-8 text at byte {exc.start}"]) from None
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text to Python values (no aliases); every failure is a one-line ConfigError."""
     try:
-        raw = yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = short(str(getattr(exc, "problem", None) or exc)).strip("'\"")
         raise ConfigError(source, [f"(file): not valid YAML at {where}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError(source, ["(file): nested too deeply to be a config file"]) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(source, [f"(file): a value cannot be read: {short(str(exc))}"]) from None
+
+
+def read_config(
+    path: str | os.PathLike[str], env: Dict[str, str] | None = None
+) -> Tuple[Dict[str, Any], List[str]]:
+    """(validated config with every default filled in, warnings about old keys in the file)."""
+    source = str(path)
+    raw = parse_yaml(read_text(path), source)
     if raw is None:
         raw = {}
-    return validate_config(raw, source, env)
+    cfg = validate_config(raw, source, env)
+    return cfg, legacy_notes(raw)
+
+
+def load_config(path: str | os.PathLike[str], env: Dict[str, str] | None = None) -> Dict[str, Any]:
+    """Read a YAML file and return the validated config with every default filled in."""
+    return read_config(path, env)[0]
 
 
 def validate_config(
     raw: Any, source: str = "config", env: Dict[str, str] | None = None
 ) -> Dict[str, Any]:
-    """Validate a parsed config mapping; apply env overrides and defaults."""
+    """Validate a parsed config mapping; apply env overrides, old keys and defaults.
+
+    Every problem is found in one pass (schema, values, rules between keys), so the user sees
+    them all at once.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(
             source, [f"(top level): {type(raw).__name__} is not a mapping of sections"]
         )
+    if depth_exceeds(raw):
+        raise ConfigError(source, [f"(top level): nested deeper than {MAX_DEPTH} levels"])
     cfg = copy.deepcopy(raw)
     env_problems = _apply_env(cfg, os.environ if env is None else env)
-    problems = env_problems + schema_problems(cfg)
-    if not problems:
-        cfg = with_defaults(cfg)
-        problems = _cross_field_problems(cfg)
+    schema = load_schema(CONFIG_SCHEMA)
+    problems = env_problems + schema_problems(cfg) + value_problems(schema, cfg)
+    map_legacy(cfg)
+    cfg = with_defaults(cfg)
+    problems += cross_field_problems(cfg)
     if problems:
+        problems.sort(key=lambda line: line.split(": ", 1)[0])
+        if len(problems) > MAX_PROBLEMS:
+            more = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS], f"(more): … and {more} more problems"]
         raise ConfigError(source, problems)
     return cfg
 
 
+def _key(path: Any) -> str:
+    """Dotted key path with each part cut short (a key can be as long as the file)."""
+    return ".".join(key_part(p) for p in path)
+
+
 def schema_problems(cfg: Any) -> List[str]:
-    """One line per schema violation: path, value, expected form."""
+    """One line per schema violation: path, value, expected form (at most a few hundred)."""
     schema = load_schema(CONFIG_SCHEMA)
+    errors = list(itertools.islice(schema_errors(CONFIG_SCHEMA, cfg), 4 * MAX_PROBLEMS))
     lines = []
-    for err in sorted(schema_errors(CONFIG_SCHEMA, cfg), key=lambda e: list(map(str, e.path))):
-        key = path_of(err) or "(top level)"
+    for err in sorted(errors, key=lambda e: list(map(str, e.path))):
+        key = _key(err.path) or "(top level)"
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            for name in extra:
-                known = ", ".join(sorted(err.schema.get("properties", {})))
-                full = f"{key}.{name}" if path_of(err) else name
+            known = ", ".join(sorted(err.schema.get("properties", {})))
+            for name in extra[:MAX_PROBLEMS]:
+                full = _key([*err.path, name])
                 lines.append(f"{full}: unknown key (known keys here: {known})")
+            if len(extra) > MAX_PROBLEMS:
+                lines.append(f"{key}: … and {len(extra) - MAX_PROBLEMS} more unknown keys")
             continue
         if err.validator == "required":
             lines.append(f"{key}: {err.message}")
             continue
         sub = _schema_at(schema, list(err.absolute_path))
         lines.append(
-            f"{key}: {err.instance!r} is invalid: {_reason(err)}; expected {expected_form(sub)}"
+            f"{key}: {short(err.instance)} is invalid: {_reason(err)}; "
+            f"expected {expected_form(sub)}"
         )
     return lines
 
@@ -132,7 +214,11 @@ def expected_form(node: Dict[str, Any]) -> str:
         parts.append(f"at most {hi}")
     if "x-unit" in node:
         parts.append(f"in {node['x-unit']}")
-    if "pattern" in node:
+    if "x-expected" in node:
+        parts.append(node["x-expected"])
+    elif node.get("x-host"):
+        parts.append("a host name or IP address")
+    elif "pattern" in node:
         parts.append("formatted HH:MM" if ":" in node["pattern"] else f"matching {node['pattern']}")
     if node.get("description"):
         parts.append(f"({node['description']})")
@@ -148,7 +234,7 @@ def _apply_env(cfg: Dict[str, Any], env: Dict[str, str] | os._Environ[str]) -> L
             value = kind(env[var])
         except ValueError:
             problems.append(
-                f"{section}.{key} (from ${var}): {env[var]!r} is invalid; expected {kind.__name__}"
+                f"{section}.{key} (from ${var}): {short(env[var])} is invalid; expected {kind.__name__}"
             )
             continue
         sect = cfg.setdefault(section, {})
@@ -174,32 +260,6 @@ def _fill(node: Dict[str, Any], value: Any) -> Any:
     elif node.get("type") == "array" and isinstance(value, list):
         value = [_fill(node.get("items", {}), v) for v in value]
     return value
-
-
-def _cross_field_problems(cfg: Dict[str, Any]) -> List[str]:
-    problems = []
-    tz = cfg.get("timezone")
-    if tz not in pytz.all_timezones_set:
-        problems.append(
-            f"timezone: {tz!r} is invalid; expected an IANA zone such as 'Europe/Amsterdam'"
-        )
-    tib = cfg["tibber"]
-    if tib["enabled"] and not tib["access_token"]:
-        problems.append(
-            "tibber.access_token: '' is invalid; expected a token when tibber.enabled is true"
-        )
-    auto = cfg["auto"]
-    if auto["phase_switch_down_w"] >= auto["phase_switch_up_w"]:
-        problems.append(
-            f"auto.phase_switch_down_w: {auto['phase_switch_down_w']!r} is invalid; expected less than "
-            f"auto.phase_switch_up_w ({auto['phase_switch_up_w']!r}) so the phases do not flap"
-        )
-    if cfg["defaults"]["intended_set_current"] > cfg["controls"]["max_set_current"]:
-        problems.append(
-            f"defaults.intended_set_current: {cfg['defaults']['intended_set_current']!r} is invalid; "
-            f"expected at most controls.max_set_current ({cfg['controls']['max_set_current']!r})"
-        )
-    return problems
 
 
 def secret_paths() -> List[Tuple[str, ...]]:

@@ -23,6 +23,7 @@ CHECKED = {
     "exclusiveMinimum",
     "pattern",
     "minLength",
+    "maxLength",
     "maxItems",
     "required",
     "properties",
@@ -116,13 +117,76 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+# A quoted value is cut to this many characters: an error message about a 10 MB string must
+# stay one short line (the message is logged, published on MQTT and sent to a browser).
+QUOTE_MAX_CHARS = 200
+
+
+def short(value: Any, limit: int = QUOTE_MAX_CHARS) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (+ "…"), without building the whole
+    repr of a huge value first."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 700:
+        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    elif isinstance(value, (dict, list)):
+        text = _short_container(value, limit)
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _short_container(value: Any, limit: int) -> str:
+    """Bounded repr of a list or dict: stops once ``limit`` characters are produced."""
+    is_dict = isinstance(value, dict)
+    parts: List[str] = []
+    size = 0
+    items = value.items() if is_dict else ((None, v) for v in value)
+    for key, item in items:
+        if size > limit:
+            parts.append("…")
+            break
+        part = short(item, limit - size)
+        if is_dict:
+            part = f"{short(key, 60)}: {part}"
+        parts.append(part)
+        size += len(part) + 2
+    inner = ", ".join(parts)
+    return "{" + inner + "}" if is_dict else "[" + inner + "]"
+
+
 _patterns: Dict[str, re.Pattern[str]] = {}
+
+
+def ecma_pattern(pattern: str) -> str:
+    """``pattern`` with each ``$`` anchor (outside a character class, not escaped) made ``\\Z``.
+
+    JSON Schema patterns are ECMA-262 regular expressions, where ``$`` matches only at the end of
+    the text. In Python ``$`` also matches before a final newline, so ``^..:..$`` would accept
+    "07:30\\n" (a deadline or a topic prefix with a newline in it).
+    """
+    out: List[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append(r"\Z")
+            continue
+        out.append(ch)
+    return "".join(out)
 
 
 def _search(pattern: str, text: str) -> bool:
     compiled = _patterns.get(pattern)
     if compiled is None:
-        compiled = _patterns[pattern] = re.compile(pattern)
+        compiled = _patterns[pattern] = re.compile(ecma_pattern(pattern))
     return compiled.search(text) is not None
 
 
@@ -133,7 +197,9 @@ def iter_errors(
     if schema is True:
         return
     if schema is False:
-        yield SchemaError("false", f"False schema does not allow {instance!r}", instance, {}, path)
+        yield SchemaError(
+            "false", f"False schema does not allow {short(instance)}", instance, {}, path
+        )
         return
 
     def error(keyword: str, message: str) -> SchemaError:
@@ -144,29 +210,37 @@ def iter_errors(
         kinds = [kind] if isinstance(kind, str) else kind
         if not any(_is_type(instance, k) for k in kinds):
             shown = ", ".join(repr(k) for k in kinds)
-            yield error("type", f"{instance!r} is not of type {shown}")
+            yield error("type", f"{short(instance)} is not of type {shown}")
     if "enum" in schema and not any(_equal(instance, v) for v in schema["enum"]):
-        yield error("enum", f"{instance!r} is not one of {schema['enum']!r}")
+        yield error("enum", f"{short(instance)} is not one of {schema['enum']!r}")
     if _is_type(instance, "number"):
         if "minimum" in schema and instance < schema["minimum"]:
-            yield error("minimum", f"{instance!r} is less than the minimum of {schema['minimum']}")
+            yield error(
+                "minimum", f"{short(instance)} is less than the minimum of {schema['minimum']}"
+            )
         if "maximum" in schema and instance > schema["maximum"]:
             yield error(
-                "maximum", f"{instance!r} is greater than the maximum of {schema['maximum']}"
+                "maximum", f"{short(instance)} is greater than the maximum of {schema['maximum']}"
             )
         if "exclusiveMinimum" in schema and instance <= schema["exclusiveMinimum"]:
             yield error(
                 "exclusiveMinimum",
-                f"{instance!r} is less than or equal to the minimum of {schema['exclusiveMinimum']}",
+                f"{short(instance)} is less than or equal to the minimum of {schema['exclusiveMinimum']}",
             )
     if isinstance(instance, str):
         if "minLength" in schema and len(instance) < schema["minLength"]:
-            yield error("minLength", f"{instance!r} is too short")
+            yield error("minLength", f"{short(instance)} is too short")
+        if "maxLength" in schema and len(instance) > schema["maxLength"]:
+            yield error(
+                "maxLength",
+                f"{short(instance)} is too long ({len(instance)} characters;"
+                f" at most {schema['maxLength']})",
+            )
         if "pattern" in schema and not _search(schema["pattern"], instance):
-            yield error("pattern", f"{instance!r} does not match {schema['pattern']!r}")
+            yield error("pattern", f"{short(instance)} does not match {schema['pattern']!r}")
     if isinstance(instance, list):
         if "maxItems" in schema and len(instance) > schema["maxItems"]:
-            yield error("maxItems", f"{instance!r} is too long")
+            yield error("maxItems", f"{short(instance)} is too long")
         if "items" in schema:
             for index, item in enumerate(instance):
                 yield from iter_errors(schema["items"], item, (*path, index))
@@ -191,7 +265,9 @@ def _object_errors(
     if not extras:
         return
     if extra_schema is False:
-        shown = ", ".join(repr(name) for name in sorted(extras))
+        shown = ", ".join(short(name, 60) for name in sorted(extras)[:20])
+        if len(extras) > 20:
+            shown += f" and {len(extras) - 20} more"
         verb = "was" if len(extras) == 1 else "were"
         yield error(
             "additionalProperties",
@@ -214,11 +290,11 @@ def _one_of_errors(
         else:
             matched += 1
     if matched == 0:
-        err = error("oneOf", f"{instance!r} is not valid under any of the given schemas")
+        err = error("oneOf", f"{short(instance)} is not valid under any of the given schemas")
         err.context = context
         yield err
     elif matched > 1:
-        yield error("oneOf", f"{instance!r} is valid under each of {schema['oneOf']!r}")
+        yield error("oneOf", f"{short(instance)} is valid under each of {schema['oneOf']!r}")
 
 
 def is_valid(schema: Any, instance: Any) -> bool:

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any, Dict, Iterator, List, Tuple
 
-from common.schema_check import SchemaError, check_supported, iter_errors
+from common.schema_check import SchemaError, check_supported, iter_errors, short
 from schemas import SCHEMA_DIR
 
 
@@ -133,7 +133,7 @@ def _message(err: SchemaError) -> str:
     if err.validator == "additionalProperties":
         return err.message.replace("Additional properties are not allowed", "unknown key")
     if err.validator in ("oneOf", "anyOf") and err.context:
-        return f"{err.instance!r} is not valid: " + "; or ".join(
+        return f"{short(err.instance)} is not valid: " + "; or ".join(
             sorted({e.message for e in err.context})
         )
     return err.message

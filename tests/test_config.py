@@ -98,7 +98,7 @@ def test_seed_minimal_example_loads_with_defaults(tmp_path: Path) -> None:
         "timeout_s": 3.0,
     }
     assert cfg["controls"]["current_tolerance"] == 0.5
-    assert cfg["web"] == {"host": "127.0.0.1", "port": 8088, "token": ""}
+    assert cfg["web"] == {"host": "127.0.0.1", "port": 8088, "token": "", "allowed_hosts": []}
     assert cfg["mqtt"]["prefix"] == "alfen"
 
 

@@ -3,12 +3,20 @@
 jsonschema stays the reference: every schema in schemas/ is checked as a valid 2020-12 schema,
 and for instances generated from each schema (near-valid values, boundaries, wrong types, unknown
 keys) both validators must agree on validity, on where each error is and on which keyword fails.
+
+One difference is deliberate, and the only one allowed: ``pattern``. JSON Schema patterns are
+ECMA-262 regular expressions, in which ``$`` matches at the end of the text only; jsonschema runs
+them with Python's ``re.search``, in which ``$`` also matches before a final newline, so it
+accepts the deadline "07:30\n". Ours follows ECMA-262. The corpus includes pattern-matching
+strings with a newline appended, and the comparison allows exactly those extra ``pattern``
+errors: a string that ends in a newline and that Python's ``$`` would let through.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Set, Tuple
+import re
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import jsonschema
 import pytest
@@ -62,7 +70,8 @@ def near(node: Any, depth: int = 0) -> st.SearchStrategy[Any]:
         elif kind == "string":
             options.append(st.text(max_size=10) | st.just(""))
             if "pattern" in node:
-                options.append(st.from_regex(node["pattern"], fullmatch=True))
+                matching = st.from_regex(node["pattern"], fullmatch=True)
+                options += [matching, matching.map(lambda text: text + "\n")]
         elif kind == "boolean":
             options.append(st.booleans())
         elif kind == "null":
@@ -121,12 +130,29 @@ def corpus(name: str, schema: Dict[str, Any]) -> st.SearchStrategy[Any]:
     return st.one_of(near(schema), st.sampled_from(valid), *(mutated(schema, v) for v in valid))
 
 
+def newline_only(err: schema_check.SchemaError) -> bool:
+    """A pattern error that exists only because ``$`` ends the text (ECMA-262), where Python's
+    ``re.search``, as jsonschema runs it, lets ``$`` match before a final newline."""
+    text, pattern = err.instance, err.schema.get("pattern", "")
+    return (
+        err.validator == "pattern"
+        and isinstance(text, str)
+        and text.endswith("\n")
+        and re.search(pattern, text) is not None
+    )
+
+
 def verdicts(
-    schema: Dict[str, Any], value: Any
+    schema: Dict[str, Any], value: Any, seen: Optional[Dict[str, int]] = None
 ) -> Tuple[Set[Tuple[str, str]], Set[Tuple[str, str]]]:
-    ours = {
-        (".".join(map(str, e.path)), e.validator) for e in schema_check.iter_errors(schema, value)
-    }
+    """(our errors, jsonschema's) as (path, keyword); ours without the newline-only ones."""
+    ours = set()
+    for e in schema_check.iter_errors(schema, value):
+        if newline_only(e):
+            if seen is not None:
+                seen["newline"] += 1
+            continue
+        ours.add((".".join(map(str, e.path)), e.validator))
     cls = jsonschema.validators.validator_for(schema)
     theirs = {
         (".".join(map(str, e.absolute_path)), str(e.validator))
@@ -145,7 +171,7 @@ def test_every_schema_is_valid_2020_12_and_fully_supported(name: str) -> None:
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
 def test_agrees_with_jsonschema_on_generated_instances(name: str) -> None:
     schema = load_schema(name)
-    seen = {"valid": 0, "invalid": 0}
+    seen = {"valid": 0, "invalid": 0, "newline": 0}
 
     @settings(
         max_examples=200,
@@ -155,13 +181,47 @@ def test_agrees_with_jsonschema_on_generated_instances(name: str) -> None:
     )
     @given(corpus(name, schema))
     def agree(value: Any) -> None:
-        ours, theirs = verdicts(schema, value)
+        ours, theirs = verdicts(schema, value, seen)
         assert ours == theirs, (value, ours, theirs)
         seen["valid" if not ours else "invalid"] += 1
 
     agree()
     # the corpus must exercise both sides, or agreement proves little
     assert seen["invalid"] > 0 and seen["valid"] > 0, seen
+
+
+def _valid_examples(name: str) -> List[Any]:
+    valid = list(load_schema(name).get("examples", []))
+    if name == "config":
+        valid.append(yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8")))
+    return valid
+
+
+def test_a_final_newline_is_the_only_difference() -> None:
+    """Every string with a pattern in every valid example, with a newline appended: we refuse
+    it (pattern), jsonschema does not, and nothing else differs."""
+    tried = 0
+    for name in SCHEMA_NAMES:
+        schema = load_schema(name)
+        for value in _valid_examples(name):
+            for path, node in _leaves(schema, value):
+                text = _at(value, path)
+                if "pattern" not in node or not isinstance(text, str):
+                    continue
+                bad = _replaced(value, path, text + "\n")
+                seen = {"newline": 0}
+                ours, theirs = verdicts(schema, bad, seen)
+                assert ours == theirs, (name, path, ours, theirs)
+                if seen["newline"]:  # (a pattern such as [^#+]* takes the newline itself)
+                    assert not schema_check.is_valid(schema, bad)
+                    tried += 1
+    assert tried >= 3, tried  # the deadline and a schedule window's start and end
+
+
+def _at(value: Any, path: Tuple[Any, ...]) -> Any:
+    for part in path:
+        value = value[part]
+    return value
 
 
 @pytest.mark.parametrize(
@@ -207,3 +267,46 @@ def test_messages_name_the_key_and_the_reason() -> None:
     problems = dict(errors_of("cmd_current", {"amps": 99999, "extra": 1}))
     assert "unknown key" in problems[""] and "'extra'" in problems[""]
     assert "greater than the maximum" in problems["amps"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "ours", "python"),
+    [
+        ("^([01]?[0-9]|2[0-3]):[0-5][0-9]$", "07:30\n", False, True),
+        ("^([01]?[0-9]|2[0-3]):[0-5][0-9]$", "07:30", True, True),
+        ("^a$", "a\n\n", False, False),
+        ("^a[$]$", "a$", True, True),  # a $ in a class is a character
+        ("^a\\$$", "a$", True, True),  # so is an escaped one
+        ("^https?://[^\\s]+$", "http://x\n", False, True),
+    ],
+)
+def test_dollar_ends_the_text_as_in_ecma_262(
+    pattern: str, text: str, ours: bool, python: bool
+) -> None:
+    """$ is the end of the text (ECMA-262, what JSON Schema specifies). jsonschema uses Python's
+    re.search, where $ also matches before a final newline: the parity test allows exactly that."""
+    assert schema_check.is_valid({"pattern": pattern}, text) is ours
+    assert jsonschema.Draft202012Validator({"pattern": pattern}).is_valid(text) is python
+
+
+def test_a_deadline_with_a_newline_is_refused() -> None:
+    from common.schemas import PayloadError, validate
+
+    with pytest.raises(PayloadError, match="does not match"):
+        validate("set_deadline", {"energy_kwh": 20, "by": "07:30\n"})
+    assert validate("set_deadline", {"energy_kwh": 20, "by": "07:30"})
+
+
+def test_messages_quote_at_most_200_characters() -> None:
+    huge = "x" * 10_000_000
+    for schema, value in [
+        ({"type": "integer"}, huge),
+        ({"type": "integer"}, [huge] * 3),
+        ({"type": "string"}, {"k" * 1000: huge}),
+        ({"maxLength": 3}, huge),
+        ({"type": "string"}, 10**5000),
+        ({"oneOf": [{"type": "integer"}, {"type": "boolean"}]}, huge),
+    ]:
+        (err,) = schema_check.iter_errors(schema, value)
+        assert len(err.message) < 300, err.message[:400]
+    assert schema_check.short("y" * 500).endswith("…") and len(schema_check.short("y" * 500)) == 201

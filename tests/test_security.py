@@ -27,6 +27,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -403,3 +404,118 @@ def test_secrets_never_leave(tmp_path: Path) -> None:
         for body in responses:
             assert s not in body, f"{secret} in an HTTP response: {body[:200]!r}"
     assert "Traceback" not in "".join(logs.values())
+
+
+# ---- DNS rebinding: only the names we serve -------------------------------------------------------
+def test_ui_answers_only_the_names_it_serves(broker: Broker, probe: Any, tmp_path: Path) -> None:
+    """A page whose name was made to resolve to this machine sends its own name as Host (and a
+    matching Origin): every route is refused with 421 before a handler runs."""
+    proc, url, _ = start_ui(tmp_path, broker.port, "127.0.0.1", allowed_hosts=["charger.example"])
+    port = url.rsplit(":", 1)[1]
+    try:
+        wait_http(url)
+        mark = probe.mark()
+        for name in ("evil.example", "evil.example.", "127.0.0.1.evil.example", "0.0.0.0"):
+            forged = {"Host": f"{name}:{port}", "Origin": f"http://{name}:{port}"}
+            for method, path, body in [
+                ("GET", "/ui/", None),
+                ("GET", "/api/events", None),
+                ("GET", "/api/status", None),
+                ("GET", "/api/config", None),
+                ("POST", "/api/mode", {"mode": 2}),
+                ("PUT", "/api/config", {"modbus": {"ip": "10.0.0.1"}}),
+            ]:
+                code, answer = http(method, url + path, body, forged)
+                assert code == 421, (name, path, code)
+                assert b"web.allowed_hosts" in answer
+        names = ["127.0.0.1", "localhost", "[::1]", "charger.example", socket.gethostname()]
+        names += [ip] if (ip := non_loopback_ip()) else []
+        for name in names:
+            host = {"Host": f"{name}:{port}"}
+            assert http("GET", url + "/api/status", None, host)[0] == 200, name
+            ok = http(
+                "POST", url + "/api/mode", {"mode": 1}, {**host, "Origin": f"http://{name}:{port}"}
+            )
+            assert ok[0] == 200, (name, ok)
+        topic = T.control_set("mode")
+        wait_until(lambda: len(probe.since(mark, topic)) >= len(names), 5)
+        # the refused writes never reached a handler: only the allowed ones were published
+        assert [json.loads(p) for p in probe.since(mark, topic)] == [{"mode": 1}] * len(names)
+    finally:
+        proc.stop()
+
+
+# ---- a secret is bound to where it goes ------------------------------------------------------------
+class Recorder:
+    """An HTTP server that records the Authorization header of every request (a Tibber API)."""
+
+    def __init__(self) -> None:
+        self.auth: List[str] = []
+        seen = self.auth
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.append(str(self.headers.get("Authorization")))
+                self.send_response(503)
+                self.end_headers()
+
+            def log_message(self, *_a: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/gql"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_controller_never_sends_the_stored_token_to_a_new_url(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Item 4 of the attack: PUT tibber.api_url with the masked token used to keep the token,
+    and the controller's next start sent it to the attacker. Now every route to that ends with
+    the token cleared; only a token typed for the new URL goes there."""
+    a, b = Recorder(), Recorder()
+    tibber = {"enabled": True, "access_token": TIBBER, "api_url": a.url, "timeout_s": 1}
+    port = free_port()
+    cfg = base_config(tmp_path, 5020, broker.port, web={"port": port}, tibber=tibber)
+    path = write_config(tmp_path / "config.yaml", cfg)
+    proc = Proc("ui", "--config", str(path), log_dir=tmp_path).start()
+    url = f"http://127.0.0.1:{port}"
+    control_proc = Proc("control", "--config", str(path), log_dir=tmp_path)
+    try:
+        wait_http(url)
+        view = json.loads(http("GET", url + "/api/config")[1])
+        assert view["tibber"]["access_token"] == "********"
+        view["tibber"]["api_url"] = b.url
+        code, body = http("PUT", url + "/api/config", view)
+        assert code == 422, body  # enabled, and its token is cleared: nothing saved
+        assert b"cleared because tibber.api_url changed" in body
+        code, body = http("PATCH", url + "/api/config", {"tibber": {"api_url": b.url}})
+        assert code == 422, body
+        assert yaml.safe_load(path.read_text())["tibber"]["api_url"] == a.url
+        # the controller runs on what was saved: it asks A, with the real token
+        control_proc.start()
+        wait_until(lambda: a.auth, 20)
+        assert a.auth[0] == f"Bearer {TIBBER}"
+        control_proc.stop()
+        # turned off on the way: saved, with the token cleared and said so
+        code, body = http(
+            "PATCH", url + "/api/config", {"tibber": {"api_url": b.url, "enabled": False}}
+        )
+        assert code == 200 and json.loads(body)["cleared_secrets"] == ["tibber.access_token"]
+        assert http("PATCH", url + "/api/config", {"tibber": {"enabled": True}})[0] == 422
+        # typed again for B: B gets that one
+        new = {"tibber": {"enabled": True, "access_token": "typed-for-B"}}
+        assert http("PATCH", url + "/api/config", new)[0] == 200
+        control_proc.start()
+        wait_until(lambda: b.auth, 20)
+    finally:
+        control_proc.stop()
+        proc.stop()
+        a.close()
+        b.close()
+    assert set(b.auth) == {"Bearer typed-for-B"}, b.auth
+    assert TIBBER not in path.read_text() and TIBBER not in proc.log()

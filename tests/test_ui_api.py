@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -287,8 +291,8 @@ def test_put_config_rejections(client: Any) -> None:
     )
     assert client.put("/api/config", data=b"", content_type="application/json").status_code == 400
     resp = client.put("/api/config", json=[1, 2])
-    assert resp.status_code == 422 and resp.json["errors"][0]["path"] == ""
-    resp = client.put("/api/config", json={"modbus": {}})
+    assert resp.status_code == 400 and "expected a JSON object" in resp.json["error"]
+    resp = client.patch("/api/config", json={"modbus": None})
     assert resp.status_code == 422 and resp.json["errors"][0]["path"] == "modbus"
 
 
@@ -530,3 +534,92 @@ def test_process_rejects_bad_config_with_exit_2(tmp_path: Path) -> None:
     proc = Proc("ui", "--config", str(path), log_dir=tmp_path).start()
     assert proc.proc is not None and proc.proc.wait(20) == 2
     assert "web.port" in proc.log()
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_quotes_every_text_a_spreadsheet_would_run(start: str) -> None:
+    from ui.history import to_csv
+
+    evil = start + 'HYPERLINK("http://x")'
+    text = to_csv([{"start": 1764558000, "currency": evil}])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[1][6] == "'" + evil
+
+
+@pytest.mark.parametrize(
+    ("header", "allowed"),
+    [
+        ("127.0.0.1:8088", True),
+        ("LOCALHOST.:8088", True),
+        ("[::1]:8088", True),
+        ("charger.example", True),
+        ("gx.lan:8088", True),
+        ("evil.example:8088", False),
+        ("127.0.0.1.evil.example", False),
+        ("0.0.0.0:8088", False),
+        ("192.0.2.77", False),  # an address, but not one of this machine's
+        (None, True),
+    ],
+)
+def test_host_rule(header: Optional[str], allowed: bool) -> None:
+    from ui.auth import host_allowed
+
+    web = {"host": "0.0.0.0", "allowed_hosts": ["charger.example"]}
+    own = frozenset({"gx.lan", "gx"})
+    assert host_allowed(header, web, own) is allowed
+    assert host_allowed("gx.lan", {"host": "gx.lan"}, frozenset()) is True
+
+
+def test_every_route_refuses_a_foreign_host(app_ctx: Any) -> None:
+    app, _ctx, pub = app_ctx
+    c = app.test_client()
+    for method, url in [("get", "/ui/"), ("get", "/api/events"), ("get", "/api/config"),
+                        ("post", "/api/mode"), ("patch", "/api/config")]:  # fmt: skip
+        resp = getattr(c, method)(url, json={"mode": 1}, headers={"Host": "evil.example"})
+        assert resp.status_code == 421, url
+    assert pub.sent == []
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def test_process_with_a_read_only_config_answers_409(broker: Any, tmp_path: Path) -> None:
+    """As in a Docker image: the config's folder is a read-only mount (EROFS even for root)."""
+    if os.geteuid() == 0 and not _unshare_works():
+        pytest.skip("root without mount namespaces: no way to make a read-only file here")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    port = free_port()
+    cfg = base_config(tmp_path, 5020, broker.port, web={"port": port})
+    path = write_config(ro / "ui.yaml", cfg)
+    proc = Proc("ui", "--config", str(path), log_dir=tmp_path)
+    if os.geteuid() == 0:
+        mount = f'mount --bind "{ro}" "{ro}" && mount -o remount,bind,ro "{ro}" && exec "$0" "$@"'
+        proc.interpreter = ["unshare", "-m", "sh", "-c", mount, sys.executable]
+    else:
+        ro.chmod(0o555)
+        path.chmod(0o444)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _try_status(url), 15)
+        expected = f"config file is read-only: {path}"
+        req = urllib.request.Request(url + "/api/config")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.headers["X-Config-Read-Only"] == expected
+            view = json.loads(resp.read())
+        assert _http("PATCH", url + "/api/config", {"auto": {"reserve_w": 150}}) == (
+            409,
+            {"error": expected},
+        )
+        view["auto"]["reserve_w"] = 150
+        assert _http("PUT", url + "/api/config", view)[1] == {"error": expected}
+    finally:
+        proc.stop()
+        ro.chmod(0o755)
+    assert "unhandled error" not in proc.log()  # (the old answer: 500, OSError errno 30)
+    assert yaml.safe_load(path.read_text()) == cfg

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from common.config import ConfigError, validate_config
+from common.schema_check import short
 from common.schemas import PayloadError, load_schema, parse_json, validate
 from ui import config_io
 from ui.auth import cross_origin, token_ok
@@ -82,11 +83,17 @@ def config_schema() -> Response:
 
 @api.get("/api/config")
 def get_config() -> Any:
+    path = ctx().config_path
     try:
-        raw = config_io.read_raw(ctx().config_path)
+        raw = config_io.read_raw(path)
     except config_io.ConfigFileError as exc:
         return problem(409, str(exc))
-    return jsonify(config_io.masked_view(raw))
+    resp = jsonify(config_io.masked_view(raw))
+    try:
+        config_io.ensure_writable(path)
+    except config_io.ReadOnlyConfig as exc:
+        resp.headers["X-Config-Read-Only"] = str(exc)  # the editor says so before any edit
+    return resp
 
 
 @api.get("/api/sessions")
@@ -202,35 +209,78 @@ def set_current() -> Any:
 # ---- config -----------------------------------------------------------------------------
 @api.put("/api/config")
 def put_config() -> Any:
+    """Replace the whole config (a body without a key the file has is refused: use PATCH)."""
+    return _write_config(config_io.plan_put)
+
+
+@api.patch("/api/config")
+def patch_config() -> Any:
+    """Change part of the config: the documented way, and the page's."""
+    return _write_config(config_io.plan_patch)
+
+
+def _config_body() -> Any:
+    """The body as JSON; any parse failure (bad UTF-8, syntax, depth, digits) is PayloadError."""
+    try:
+        return _body()
+    except PayloadError:
+        raise
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise PayloadError(f"payload is not usable JSON: {short(str(exc))}") from None
+
+
+def _write_config(plan: Callable[[Any, Dict[str, Any]], config_io.Change]) -> Any:
     denied = _guard_write()
     if denied:
         return denied
     try:
-        body = _body()
+        body = _config_body()
     except PayloadError as exc:
         return problem(400, str(exc))
     c = ctx()
     with c.config_lock:
         try:
-            stored = config_io.read_raw(c.config_path)
-        except config_io.ConfigFileError as exc:
+            config_io.ensure_writable(c.config_path)
+            text, stored = config_io.read_file(c.config_path)
+            change = plan(body, stored)
+            config_io.bind_secrets(change, stored)
+            errors = config_io.problems(change, stored)
+            if errors:
+                return problem(
+                    422,
+                    "the configuration is invalid; nothing was changed",
+                    errors=errors,
+                    cleared_secrets=change.cleared,
+                )
+            writes, removals = config_io.edits(stored, change.new)
+            if writes or removals:
+                config_io.save(c.config_path, text, writes, removals)
+        except config_io.BadBody as exc:
+            return problem(400, str(exc))
+        except (config_io.ReadOnlyConfig, config_io.ConfigFileError) as exc:
             return problem(409, str(exc))
-        merged = config_io.merge_secrets(body, stored) if isinstance(body, dict) else body
-        errors = config_io.problems(merged, stored)
-        if errors:
-            return problem(422, "the configuration is invalid; nothing was changed", errors=errors)
-        config_io.save(c.config_path, merged)
+        except RecursionError:
+            return problem(400, "the body is nested too deeply to be a config")
+        merged = change.new
         changed = config_io.changed_keys(stored, merged)
         _apply_live(c, merged, changed)
     notified = _notify(c, changed)
     log.info("config saved from the web UI; changed: %s", ", ".join(changed) or "nothing")
-    return jsonify(
-        ok=True,
-        changed=changed,
-        restart_required=config_io.restart_needed(changed),
-        notified=notified,
-        config=config_io.masked_view(merged),
-    )
+    for secret in change.cleared:
+        log.warning("config: %s cleared (its address changed; type it again)", secret)
+    out: Dict[str, Any] = {
+        "ok": True,
+        "changed": changed,
+        "restart_required": config_io.restart_needed(changed),
+        "notified": notified,
+        "cleared_secrets": change.cleared,
+        "config": config_io.masked_view(merged),
+    }
+    if change.cleared:
+        out["message"] = "; ".join(
+            f"{s}: {config_io.cleared_reason(s, stored, change)}" for s in change.cleared
+        )
+    return jsonify(out)
 
 
 def _apply_live(c: UiContext, merged: Dict[str, Any], changed: list) -> None:

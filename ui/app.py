@@ -10,7 +10,9 @@ from typing import Any, Tuple
 from flask import Flask, Response, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from common.schema_check import short
 from ui.api import api
+from ui.auth import host_allowed, host_name, own_names
 from ui.context import UiContext
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,22 @@ def create_app(ctx: UiContext) -> Flask:
     app.extensions["alfen_ui"] = ctx
     app.register_blueprint(api)
     version = _asset_version()
+    own = own_names()
+
+    @app.before_request
+    def only_our_names() -> Any:
+        """Before any handler (page, SSE, reads and writes): refuse names we do not serve."""
+        header = request.environ.get("HTTP_HOST")
+        if host_allowed(header, ctx.cfg.get("web", {}), own):
+            return None
+        name = short(host_name(str(header)), 80)
+        return (
+            jsonify(
+                error=f"this server does not answer to the name {name}; "
+                "add it to web.allowed_hosts if it is yours"
+            ),
+            421,
+        )
 
     @app.get("/")
     @app.get("/ui")

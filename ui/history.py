@@ -95,11 +95,16 @@ def _iso(ts: Any) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV injection
+# list: TAB and CR too, which some spreadsheets strip before looking at the next character).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
     """Empty for unknown; text that a spreadsheet would run as a formula is quoted."""
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value
     return value
 

@@ -50,6 +50,31 @@ def _command(summary: str, schema: str, example: Dict[str, Any]) -> Dict[str, An
     }
 
 
+def _config_write(summary: str, how: str) -> Dict[str, Any]:
+    return {
+        "summary": summary,
+        "description": how + " Only keys whose value changes are written, into the user's own "
+        "file (comments, key order and quoting kept; the previous file is kept as .bak), and "
+        "retained {base}/config/changed is published. A secret sent as '********' or left out "
+        "keeps its stored value, except that changing tibber.api_url, mqtt.host or mqtt.port "
+        "without typing the matching secret again clears it (listed in cleared_secrets).",
+        "security": [{}, {"token": []}],
+        "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
+        "responses": {
+            "200": _resp("Saved", {"$ref": "#/components/schemas/Saved"}),
+            "400": _resp("Not a JSON object, nested or huge numbers, or a partial PUT", _ERROR),
+            "401": _resp("Token required", _ERROR),
+            "403": _resp("Cross-origin browser request", _ERROR),
+            "409": _resp(
+                "'config file is read-only: PATH', or the file on disk cannot be read", _ERROR
+            ),
+            "413": _resp("Body larger than 256 KB", _ERROR),
+            "421": _resp("Host is not a name this server answers to (web.allowed_hosts)", _ERROR),
+            "422": _resp("Invalid; nothing changed", {"$ref": "#/components/schemas/Invalid"}),
+        },
+    }
+
+
 @functools.lru_cache(maxsize=1)
 def openapi_document() -> Dict[str, Any]:
     obj = {"type": "object"}
@@ -59,7 +84,9 @@ def openapi_document() -> Dict[str, Any]:
             "title": "Alfen ↔ Victron web UI API",
             "version": "1",
             "description": "Reads state from MQTT and sends commands over MQTT; never Modbus. "
-            "Bound beyond localhost, write operations need 'Authorization: Bearer <token>'.",
+            "Bound beyond localhost, write operations need 'Authorization: Bearer <token>'. "
+            "Any request whose Host is not loopback, web.host, this machine's own name or "
+            "address or in web.allowed_hosts is answered 421.",
         },
         "paths": {
             "/api/status": {
@@ -107,27 +134,30 @@ def openapi_document() -> Dict[str, Any]:
                 "get": {
                     "summary": "Configuration with defaults; secrets masked as '********'",
                     "responses": {
-                        "200": _resp("Configuration", obj),
+                        "200": {
+                            **_resp("Configuration", obj),
+                            "headers": {
+                                "X-Config-Read-Only": {
+                                    "description": "Present when the file cannot be written: "
+                                    "'config file is read-only: PATH'",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
                         "409": _resp("The file on disk cannot be read", _ERROR),
                     },
                 },
-                "put": {
-                    "summary": "Validate, back up (.bak), write atomically and announce",
-                    "description": "A secret sent as '********' or left out keeps its stored "
-                    "value. Publishes retained {base}/config/changed.",
-                    "security": [{}, {"token": []}],
-                    "requestBody": {"required": True, "content": {_JSON: {"schema": obj}}},
-                    "responses": {
-                        "200": _resp("Saved", obj),
-                        "400": _resp("Malformed JSON", _ERROR),
-                        "401": _resp("Token required", _ERROR),
-                        "403": _resp("Cross-origin browser request", _ERROR),
-                        "409": _resp("The file on disk cannot be read", _ERROR),
-                        "422": _resp(
-                            "Invalid; nothing changed", {"$ref": "#/components/schemas/Invalid"}
-                        ),
-                    },
-                },
+                "put": _config_write(
+                    "Replace the whole configuration",
+                    "The body is the whole config (GET's answer with edits). A body that leaves "
+                    "out a key the file has is refused with 400: 'PUT replaces the whole config; "
+                    "use PATCH'.",
+                ),
+                "patch": _config_write(
+                    "Change part of the configuration (what the page does)",
+                    "Objects merge key by key; arrays and values replace the stored ones; null "
+                    'is stored as null. Example: {"auto": {"reserve_w": 150}}.',
+                ),
             },
             "/api/mode": _command(
                 "Set the mode (0 MANUAL, 1 AUTO, 2 SCHEDULED)", "set_mode", {"mode": 1}
@@ -175,10 +205,23 @@ def openapi_document() -> Dict[str, Any]:
                         "payload": obj,
                     },
                 },
+                "Saved": {
+                    "type": "object",
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "changed": {"type": "array", "items": {"type": "string"}},
+                        "restart_required": {"type": "array", "items": {"type": "string"}},
+                        "notified": {"type": "boolean"},
+                        "cleared_secrets": {"type": "array", "items": {"type": "string"}},
+                        "message": {"type": "string"},
+                        "config": obj,
+                    },
+                },
                 "Invalid": {
                     "type": "object",
                     "properties": {
                         "error": {"type": "string"},
+                        "cleared_secrets": {"type": "array", "items": {"type": "string"}},
                         "errors": {
                             "type": "array",
                             "items": {

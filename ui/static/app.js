@@ -244,10 +244,11 @@
     try {
       const [schema, config] = await Promise.all([
         fetch("/api/config/schema").then((r) => r.json()),
-        fetch("/api/config", { cache: "no-store" }).then((r) => { if (!r.ok) throw new Error("config"); return r.json(); }),
+        fetch("/api/config", { cache: "no-store" }).then((r) => { if (!r.ok) throw new Error("config"); settings.readOnly = r.headers.get("X-Config-Read-Only"); return r.json(); }),
       ]);
       settings.schema = schema; settings.config = config; settings.loaded = true;
       window.ConfigEditor.build($("config-sections"), schema, config);
+      if (settings.readOnly) { msg.textContent = settings.readOnly + ": changes cannot be saved from here."; msg.dataset.kind = "bad"; }
     } catch (e) {
       msg.textContent = "Could not load the configuration."; msg.dataset.kind = "bad";
     }
@@ -257,9 +258,9 @@
     e.preventDefault();
     const ed = window.ConfigEditor, msg = $("config-msg");
     ed.clearErrors();
-    const body = ed.collect(settings.config, settings.schema);
+    const body = ed.changes(settings.config, settings.schema);
     $("config-save").disabled = true;
-    const res = await send("PUT", "/api/config", body);
+    const res = await send("PATCH", "/api/config", body);
     $("config-save").disabled = false;
     if (res.ok) {
       settings.config = res.data.config;
@@ -267,13 +268,17 @@
       const restart = res.data.restart_required || [];
       msg.dataset.kind = "good";
       msg.textContent = (res.data.changed && res.data.changed.length ? "Saved: " + res.data.changed.join(", ") + "." : "Saved (no changes).") +
-        (restart.length ? " Restart the UI to apply " + restart.join(", ") + "." : "");
+        (restart.length ? " Restart the UI to apply " + restart.join(", ") + "." : "") +
+        (res.data.message ? " " + res.data.message + "." : "");
       toast("Settings saved");
     } else if (res.status === 422) {
       const rest = ed.showErrors(res.data.errors || []);
       msg.dataset.kind = "bad";
       const n = (res.data.errors || []).length;
       msg.textContent = "Not saved: " + n + " problem" + (n === 1 ? "" : "s") + (rest.length ? " — " + rest.map((r) => (r.path ? r.path + ": " : "") + r.message).join("; ") : " (shown next to the fields).");
+    } else {
+      msg.dataset.kind = "bad";
+      msg.textContent = "Not saved: " + (res.data.error || "the server answered " + res.status);
     }
   });
 

@@ -1,6 +1,8 @@
 /* Config editor generated from the JSON Schema (GET /api/config/schema).
    Each top-level object is a section; top-level scalars form "General". Secrets are never
-   received: the server sends a mask, and we send the mask back unless the user typed a value. */
+   received: the server sends a mask, and we send the mask back unless the user typed a value.
+   Saving sends only what the user changed (PATCH /api/config): a field left alone is never
+   sent, so an empty text box does not turn a null into "" and defaults never land in the file. */
 "use strict";
 (function () {
   const MASK = "********";
@@ -100,6 +102,7 @@
       return { set: true, value: input.dataset.stored ? MASK : "" };
     }
     const raw = input.value.trim();
+    if (f.original == null && raw === "") return { set: false }; // null or absent stays so
     if (f.kind === "integer" || f.kind === "number") {
       if (raw === "") return { set: false };
       const n = Number(raw.replace(",", "."));
@@ -200,6 +203,7 @@
       const body = mkSection(key, node.title || humanize(key), node.description, key === "modbus");
       for (const [sub, subNode] of Object.entries(node.properties)) {
         const path = [key, sub], value = get(config, path);
+        if (subNode["x-deprecated"]) continue; // an old driver key: kept as stored, not edited
         if (kindOf(subNode) === "objects") body.appendChild(arrayField(path, subNode, value));
         else {
           body.appendChild(field(path, subNode, value));
@@ -237,6 +241,28 @@
     }
     return out;
   }
+
+  function same(a, b) {
+    if (a === b) return true;
+    if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    const ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && same(a[k], b[k]));
+  }
+  function diff(orig, cur) {
+    const out = {};
+    for (const k of Object.keys(cur)) {
+      const a = orig ? orig[k] : undefined, b = cur[k];
+      const objects = [a, b].every((v) => v !== null && typeof v === "object" && !Array.isArray(v));
+      if (objects) {
+        const d = diff(a, b);
+        if (Object.keys(d).length) out[k] = d;
+      } else if (!same(a, b) && !(a === undefined && Array.isArray(b) && !b.length)) out[k] = b;
+    }
+    return out;
+  }
+  /** Only the fields the user changed, nested as the config is: the body of a PATCH. */
+  function changes(config, schema) { return diff(config, collect(config, schema)); }
 
   function clearErrors() {
     for (const f of fields.values()) { f.box.classList.remove("invalid"); f.box.querySelector(".field-error").textContent = ""; }
@@ -278,5 +304,5 @@
     return rest;
   }
 
-  window.ConfigEditor = { build: build, collect: collect, showErrors: showErrors, clearErrors: clearErrors, MASK: MASK };
+  window.ConfigEditor = { build: build, collect: collect, changes: changes, showErrors: showErrors, clearErrors: clearErrors, MASK: MASK };
 })();
