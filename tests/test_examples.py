@@ -6,6 +6,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
@@ -130,6 +131,27 @@ def test_compose_services_healthchecks_and_modules() -> None:
     assert cfg["victron"]["portal_id"] == portal
 
 
+def test_compose_config_is_a_writable_volume_shared_by_its_readers() -> None:
+    """The settings page can save: the config directory is a volume, not the read-only image."""
+    compose = _compose()
+    services = compose["services"]
+    for name in ("bridge", "control", "ui"):
+        svc = services[name]
+        assert svc["read_only"] is True  # the image itself stays read-only
+        config = svc["command"][svc["command"].index("--config") + 1]
+        mounts = [str(v).split(":") for v in svc.get("volumes", [])]
+        at = [m for m in mounts if len(m) >= 2 and config.startswith(m[1].rstrip("/") + "/")]
+        assert at, f"{name}: {config} is not on a volume"
+        assert "ro" not in at[0][2:], f"{name}: {config} is mounted read-only"
+        # a directory, not the single file: an atomic save renames a file into it
+        assert at[0][1] == str(Path(config).parent), (name, at[0])
+        if not at[0][0].startswith((".", "/")):
+            assert at[0][0] in compose["volumes"], at[0][0]
+    text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    assert "chown -R alfen /data/alfen /etc/alfen" in text  # the non-root user may write there
+    assert "COPY --chown=alfen docker/config.yaml /etc/alfen/config.yaml" in text
+
+
 def test_dockerfile_is_slim_and_non_root() -> None:
     text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
     froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
@@ -138,7 +160,7 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     assert not any(tool in text for tool in ("build-essential", "gcc", "apt-get install"))
     for line in text.splitlines():
         if line.startswith("COPY ") and "--from" not in line:
-            src = line.split()[1]
+            src = [w for w in line.split()[1:] if not w.startswith("--")][0]
             assert (ROOT / src).exists(), src
 
 
