@@ -160,7 +160,7 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     assert not any(tool in text for tool in ("build-essential", "gcc", "apt-get install"))
     for line in text.splitlines():
         if line.startswith("COPY ") and "--from" not in line:
-            src = [w for w in line.split()[1:] if not w.startswith("--")][0]
+            src = next(w for w in line.split()[1:] if not w.startswith("--"))
             assert (ROOT / src).exists(), src
 
 
