@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,7 +176,7 @@ def test_demo_on_a_shared_broker_leaves_no_retained_topic(tmp_path: Path, broker
         watcher.publish(topic, payload, retain=True)
     out = tmp_path / "demo.out"
     cmd = [sys.executable, "-m", "demo", "--headless", "--duration", "60", "--no-clouds"]
-    cmd += ["--broker", f"127.0.0.1:{broker.port}", "--web-port", "0", "--no-dbus"]
+    cmd += ["--broker", f"127.0.0.1:{broker.port}", "--web-port", "0", "--no-dbus", "--keep"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(out, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=fh, stderr=subprocess.STDOUT)
@@ -197,3 +199,26 @@ def test_demo_on_a_shared_broker_leaves_no_retained_topic(tmp_path: Path, broker
     assert log.index("WARNING") < log.index("Web UI")  # on the first screen, before the summary
     assert _retained_now(broker.port) == theirs
     assert "cleared" in log and "still retained" not in log, log[-2000:]
+    # --keep: the summary said where the files are, and they are still there
+    files = re.search(r"Files +(\S+) \(config.yaml, demo.log, demo.json\): kept on exit", log)
+    assert files, log[:2000]
+    kept = Path(files.group(1))
+    try:
+        assert (kept / "config.yaml").is_file() and (kept / "demo.log").is_file()
+        assert f"files kept in {kept}" in log
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+def test_summary_says_whether_the_files_stay(tmp_path: Path) -> None:
+    from demo.__main__ import summary
+    from demo.broker import BrokerPlan
+    from demo.config import DemoPorts
+
+    plan = BrokerPlan("embedded", 1, ["x"])
+    ports = DemoPorts(1, 2, 3, 4)
+    gone = summary("http://x/ui/", plan, ports, tmp_path, "off", keep=False)
+    assert f"{tmp_path} (config.yaml, demo.log, demo.json): removed on exit (--keep" in gone
+    kept = summary("http://x/ui/", plan, ports, tmp_path, "off", keep=True)
+    assert f"{tmp_path} (config.yaml, demo.log, demo.json): kept on exit" in kept
+    assert "alfen-demo/#" in kept and "the demo's own" in kept
