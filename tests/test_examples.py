@@ -89,8 +89,20 @@ def test_flow_topics_and_fields_are_in_the_contract() -> None:
                 if schema and ref.startswith("payload."):
                     field = ref.split(".")[1]
                     assert field in schema["properties"], (n["topic"], field)
-    modes = sorted(json.loads(n["payload"])["mode"] for n in nodes if n["type"] == "inject")
-    assert modes == [0, 1, 2]
+
+def test_flow_covers_mode_start_stop_and_current() -> None:
+    nodes = _flow()
+    by_id = {n["id"]: n for n in nodes}
+    sent: Dict[str, List[Any]] = {}
+    for n in nodes:
+        if n["type"] == "inject":
+            for target in _targets(n):
+                topic = by_id[target]["topic"]
+                sent.setdefault(_suffix(topic), []).append(json.loads(n["payload"]))
+    assert sorted(p["mode"] for p in sent["control/set/mode"]) == [0, 1, 2]
+    assert sorted(p["enabled"] for p in sent["control/set/startstop"]) == [False, True]
+    amps = sorted(p["amps"] for p in sent["control/set/current"])
+    assert amps and amps[0] >= 6  # below 6 A would pause, not set a current
 
 
 # ---- docker ------------------------------------------------------------------------------
