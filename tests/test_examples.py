@@ -90,6 +90,7 @@ def test_flow_topics_and_fields_are_in_the_contract() -> None:
                     field = ref.split(".")[1]
                     assert field in schema["properties"], (n["topic"], field)
 
+
 def test_flow_covers_mode_start_stop_and_current() -> None:
     nodes = _flow()
     by_id = {n["id"]: n for n in nodes}
