@@ -144,6 +144,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         plan = plan_broker(args.broker, state_dir)
     except RuntimeError as exc:
         print(f"demo: {exc}", file=sys.stderr)
+        if not keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
         return 2
     web = args.web_port if args.web_port and port_free(args.web_port) else free_port()
     ports = DemoPorts(mqtt=plan.port, modbus=free_port(), sim_control=free_port(), web=web)
@@ -177,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for spec in build_specs(plan, ports, config, shim):
         sup.add(spec)
     if plan.shared:
-        print(shared_warning(plan, DEMO_PREFIX), flush=True)
+        print(shared_warning(plan, DEMO_PREFIX, PORTAL), flush=True)
     shim_text = "running (session bus)" if shim else str(why_no_dbus)
     print(summary(url, plan, ports, state_dir, shim_text, keep), flush=True)
     director = Director(

@@ -41,15 +41,17 @@ class BrokerPlan:
         }[self.kind]
 
 
-def shared_warning(plan: BrokerPlan, prefix: str) -> str:
+def shared_warning(plan: BrokerPlan, prefix: str, portal: str) -> str:
     """The banner shown before the demo writes into a broker it did not start."""
     bar = "!" * 78
     return "\n".join(
         [
             bar,
             f"!! WARNING: the demo shares the MQTT broker {plan.host}:{plan.port}.",
-            f"!! It publishes retained topics under {prefix}/# and a simulated GX there, and",
-            "!! clears them when it stops. Anyone on that broker sees the fake charger meanwhile.",
+            f"!! It publishes retained topics under {prefix}/# and a simulated GX under",
+            f"!! N/{portal}/#, and clears them when it stops. Meanwhile anyone on that broker",
+            "!! sees the fake charger, and a controller whose victron.portal_id is empty may",
+            "!! take the simulated GX for the real one.",
             "!! Without --broker the demo runs its own broker and touches nothing else.",
             bar,
         ]

@@ -222,3 +222,25 @@ def test_summary_says_whether_the_files_stay(tmp_path: Path) -> None:
     kept = summary("http://x/ui/", plan, ports, tmp_path, "off", keep=True)
     assert f"{tmp_path} (config.yaml, demo.log, demo.json): kept on exit" in kept
     assert "alfen-demo/#" in kept and "the demo's own" in kept
+
+
+def test_a_broker_that_does_not_answer_stops_the_demo_and_leaves_no_files(tmp_path: Path) -> None:
+    from demo.broker import free_port
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    for bad, why in (
+        (f"127.0.0.1:{free_port()}", "no MQTT broker answers on 127.0.0.1:"),
+        ("localhost", "expected HOST:PORT"),
+        ("localhost:http", "port 'http' is not a number"),
+        ("localhost:70000", "port 70000 is not in 1..65535"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "demo", "--headless", "--broker", bad],
+            cwd=str(ROOT),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 2 and why in out.stderr, (bad, out.stderr)
+        assert not list(tmp_path.glob("alfen-demo-*")), bad  # its temporary folder is gone
