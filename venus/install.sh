@@ -13,7 +13,7 @@
 #   --root DIR         install under DIR instead of / (tests); also ROOT=DIR in the environment
 #   --no-pip           do not install Python packages (tests; or when they are already in the venv)
 #   --wheels-from DIR  take the wheels from DIR instead of the internet (a GX without internet:
-#                      `pip wheel -w DIR .` on a PC with the same Python, then copy DIR over)
+#                      wheels for the GX's Python version and architecture, copied over)
 set -eu
 
 ROOT="${ROOT:-}"
