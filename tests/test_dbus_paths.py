@@ -32,6 +32,11 @@ def view(**kw: Any) -> View:
 def test_ac_current_is_the_old_drivers_path_next_to_current() -> None:
     values = render(view())
     assert values["/Ac/Current"] == values["/Current"] == pytest.approx(16.0)
+    # the largest phase current, as the old driver published it
+    state = example("state")
+    state["l1"]["current_a"], state["l2"]["current_a"], state["l3"]["current_a"] = 6.0, 7.5, 7.0
+    state["current_a"] = 7.5  # what the bridge publishes: the largest phase
+    assert render(view(state=state))["/Ac/Current"] == pytest.approx(7.5)
     assert render(view(connected=False))["/Ac/Current"] is None  # unknown, never 0
     assert not BY_PATH["/Ac/Current"].writable
 

@@ -247,13 +247,13 @@ PATHS: Final[Tuple[DbusPath, ...]] = (
         )
     ),
     DbusPath("/Current", _measured("current_a"), unit("{:.1f} A")),
-    # The old driver (victron-alfen-charger) published the same current here; readers of it
-    # keep working.
+    # The old driver (victron-alfen-charger) published the largest phase current here, as
+    # /Current is (state current_a): readers of that path keep working.
     DbusPath(
         "/Ac/Current",
         _measured("current_a"),
         unit("{:.1f} A"),
-        description="Same as /Current (the old driver's path)",
+        description="Largest phase current, as /Current (the old driver's path)",
     ),
     DbusPath(
         "/Ac/Energy/Forward",
