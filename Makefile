@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 3
 
 .PHONY: install install-dev system-deps test test-unit test-pymodbus-low lint format type-check \
-        bench bench-32bit bench-control velib-parity demo soak clean help
+        bench bench-32bit bench-control velib-parity velib-parity-vendored demo soak clean help
 
 help:
 	@echo "make demo   - run the whole system against the simulator (open the printed URL)"
@@ -21,8 +21,7 @@ help:
 
 $(STAMP): pyproject.toml
 	@bash scripts/make-venv.sh $(SYSPY) $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@bash scripts/pip-quiet.sh $(PY) -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -50,7 +49,7 @@ test-unit: $(STAMP)
 test-pymodbus-low: $(STAMP)
 	@bash scripts/test-pymodbus-low.sh
 
-test: system-deps $(STAMP) lint type-check test-unit test-pymodbus-low
+test: system-deps $(STAMP) lint type-check test-unit test-pymodbus-low velib-parity-vendored
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench
@@ -64,22 +63,33 @@ bench-control: $(STAMP)
 
 # The D-Bus tests on Victron's own vedbus instead of ours (VELIB_PYTHON=a velib_python checkout,
 # e.g. a clone of github.com/victronenergy/velib_python, or the copy on a GX). Skips are failures.
+# VELIB_VENDOR: an unmodified copy kept next to the checkout (never copied into the project).
+VELIB_VENDOR ?= $(abspath $(CURDIR)/../shared/vendor/velib_python)
+VELIB_PYTHON ?= $(VELIB_VENDOR)
 velib-parity: $(STAMP) system-deps
 	@test -f "$(VELIB_PYTHON)/vedbus.py" || { echo "set VELIB_PYTHON to a directory holding vedbus.py"; exit 2; }
 	ALFEN_REQUIRE_VELIB=1 VELIB_PYTHON="$(abspath $(VELIB_PYTHON))" $(PY) -m pytest -q -p no:cacheprovider \
 	  tests/test_dbus_busitem.py tests/test_dbus_shim.py tests/test_dbus_settings.py tests/test_dbus_e2e.py
 
+# `make test` runs the parity run when the vendored copy is there, and says so when it is not.
+velib-parity-vendored:
+	@if [ -f "$(VELIB_VENDOR)/vedbus.py" ]; then \
+	  $(MAKE) --no-print-directory velib-parity VELIB_PYTHON="$(VELIB_VENDOR)"; \
+	else \
+	  echo "velib parity: skipped, no velib_python at $(VELIB_VENDOR) (make velib-parity VELIB_PYTHON=DIR runs it on another copy)"; \
+	fi
+
 # The demo needs only the runtime dependencies (no test tools, no browser, no system packages).
+# Nothing but the demo's summary on the first screen: make echoes no command, pip logs to a file.
 DEMO_STAMP := $(VENV)/.installed-demo
 DEMO_ARGS ?=
 $(DEMO_STAMP): pyproject.toml
 	@bash scripts/make-venv.sh $(SYSPY) $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	@bash scripts/pip-quiet.sh $(PY) -e .
 	@touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(PY) -m demo $(DEMO_ARGS)
+	@$(PY) -m demo $(DEMO_ARGS)
 
 soak: $(STAMP) system-deps
 	$(PY) -m bench.soak

@@ -1,9 +1,12 @@
 """``python -m demo`` (``make demo``): the whole system against the simulated charger and site.
 
-Starts an MQTT broker (or uses the one on localhost:1883), the simulated world (Alfen + Victron
-site), the bridge, the controller, the web UI and, when a D-Bus session bus is there, the D-Bus
-shim; prints the URL; runs a sunny late morning faster than real time with a scripted cloud.
-Ctrl-C or SIGTERM stops every process. ``--headless --duration 80`` is what the test runs.
+Starts its own MQTT broker on a free port (or shares one with ``--broker HOST:PORT``), the
+simulated world (Alfen + Victron site), the bridge, the controller, the web UI and, when a D-Bus
+session bus is there, the D-Bus shim; prints the URL; runs a sunny late morning faster than real
+time with a scripted cloud and one unplug/replug of the car (so History has a session). Every
+topic is under ``alfen-demo/``. Ctrl-C or SIGTERM stops every process; on a shared broker the
+demo then clears every retained topic it wrote. ``--headless --duration 80`` is what the test
+runs.
 """
 
 from __future__ import annotations
@@ -21,9 +24,26 @@ import webbrowser
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from common.mqtt_link import MqttSettings
 from common.topics import Topics
-from demo.broker import BrokerPlan, free_port, plan_broker, port_answers, port_free
-from demo.config import PORTAL, SITE_SPEED, START_HOUR, DemoPorts, world_args, write_demo_config
+from demo.broker import (
+    BrokerPlan,
+    free_port,
+    plan_broker,
+    port_answers,
+    port_free,
+    shared_warning,
+)
+from demo.config import (
+    DEMO_PREFIX,
+    PORTAL,
+    SITE_SPEED,
+    START_HOUR,
+    DemoPorts,
+    world_args,
+    write_demo_config,
+)
+from demo.janitor import clear_retained, owned_roots, retained
 from demo.scenario import PERIOD_S, SCRIPT, Director
 from demo.supervisor import ProcSpec, Supervisor
 
@@ -50,25 +70,31 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
     p.add_argument("--state-dir", default="", help="keep config, state and logs here")
     p.add_argument(
+        "--keep", action="store_true", help="keep the demo's files (config, state, logs) on exit"
+    )
+    p.add_argument(
         "--broker",
-        choices=("auto", "existing", "mosquitto", "embedded"),
         default="auto",
-        help="auto: localhost:1883 if it answers, else mosquitto, else the embedded one",
+        metavar="auto|mosquitto|embedded|HOST:PORT",
+        help="auto (default): the demo's own broker on a free port, mosquitto if installed, "
+        "else demo/minibroker.py; HOST:PORT shares an existing broker (the demo writes under "
+        f"{DEMO_PREFIX}/ there and clears its retained topics on exit)",
     )
     p.add_argument("--web-port", type=int, default=WEB_PORT, help="UI port (busy: any free one)")
     p.add_argument("--no-dbus", action="store_true", help="leave the D-Bus shim out")
-    p.add_argument("--no-clouds", action="store_true", help="no scripted cloud")
+    p.add_argument("--no-clouds", action="store_true", help="no scripted events (cloud, unplug)")
     return p.parse_args(argv)
 
 
 def build_specs(plan: BrokerPlan, ports: DemoPorts, config: Path, dbus: bool) -> List[ProcSpec]:
+    """Every process of the demo, in start order (the broker first, when it is ours)."""
     py = sys.executable
     env = {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     specs = []
     if plan.argv is not None:
         specs.append(ProcSpec("broker", plan.argv, env))
     specs += [
-        ProcSpec("world", [py, "-m", "sim", *world_args(ports)], env),
+        ProcSpec("world", [py, "-m", "sim", *world_args(ports, plan.host)], env),
         ProcSpec("bridge", [py, "-m", "bridge", "--config", str(config)], env),
         ProcSpec("control", [py, "-m", "control", "--config", str(config)], env),
         ProcSpec("ui", [py, "-m", "ui", "--config", str(config)], env),
@@ -80,18 +106,22 @@ def build_specs(plan: BrokerPlan, ports: DemoPorts, config: Path, dbus: bool) ->
     return specs
 
 
-def summary(url: str, plan: BrokerPlan, ports: DemoPorts, state_dir: Path, shim: str) -> str:
-    cloud = ", ".join(f"{s.cmd} at {s.at_s:.0f} s" for s in SCRIPT)
+def summary(
+    url: str, plan: BrokerPlan, ports: DemoPorts, state_dir: Path, shim: str, keep: bool
+) -> str:
+    cloud = ", ".join(f"{s.cmd} at {s.at_s:.0f} s" for s in SCRIPT if not s.once)
+    once = ", ".join(f"{s.cmd} at {s.at_s:.0f} s" for s in SCRIPT if s.once)
+    files = "kept on exit" if keep else "removed on exit (--keep keeps them)"
     lines = [
         "",
         "  Alfen ↔ Victron demo",
         f"  Web UI        {url}",
-        f"  MQTT          {plan.description}   (topics alfen/0/#, N/{PORTAL}/#)",
+        f"  MQTT          {plan.description}   (topics {DEMO_PREFIX}/#, N/{PORTAL}/#)",
         f"  Charger       simulated Alfen, Modbus TCP 127.0.0.1:{ports.modbus}, a car plugged in",
         f"  Site          simulated Victron GX, starts {START_HOUR:05.2f} h, {SITE_SPEED:.0f}x real time",
-        f"  Script        AUTO; every {PERIOD_S:.0f} s: {cloud}",
+        f"  Script        AUTO; every {PERIOD_S:.0f} s: {cloud}; once: {once}",
         f"  D-Bus shim    {shim}",
-        f"  Files         {state_dir} (config.yaml, demo.log, demo.json)",
+        f"  Files         {state_dir} (config.yaml, demo.log, demo.json): {files}",
         "  Stop          Ctrl-C (stops every process)",
         "",
     ]
@@ -106,19 +136,22 @@ def write_state(path: Path, doc: Dict[str, Any]) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    own_dir = not args.state_dir
+    # a directory the user named is theirs; ALFEN_DEMO_KEEP is the older spelling of --keep
+    keep = args.keep or bool(args.state_dir) or bool(os.environ.get("ALFEN_DEMO_KEEP"))
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="alfen-demo-")).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         plan = plan_broker(args.broker, state_dir)
     except RuntimeError as exc:
         print(f"demo: {exc}", file=sys.stderr)
+        if not keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
         return 2
     web = args.web_port if args.web_port and port_free(args.web_port) else free_port()
     ports = DemoPorts(mqtt=plan.port, modbus=free_port(), sim_control=free_port(), web=web)
     why_no_dbus = "left out (--no-dbus)" if args.no_dbus else dbus_session_usable()
     shim = why_no_dbus is None
-    config = write_demo_config(state_dir, ports, shim)
+    config = write_demo_config(state_dir, ports, shim, plan.host)
     url = f"http://127.0.0.1:{ports.web}/ui/"
 
     stop = threading.Event()
@@ -145,11 +178,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     sup.on_change = save
     for spec in build_specs(plan, ports, config, shim):
         sup.add(spec)
-    print(
-        summary(url, plan, ports, state_dir, "running (session bus)" if shim else str(why_no_dbus))
-    )
+    if plan.shared:
+        print(shared_warning(plan, DEMO_PREFIX, PORTAL), flush=True)
+    shim_text = "running (session bus)" if shim else str(why_no_dbus)
+    print(summary(url, plan, ports, state_dir, shim_text, keep), flush=True)
     director = Director(
-        ports.mqtt, ports.sim_control, Topics("alfen", "0"), clouds=not args.no_clouds
+        ports.mqtt,
+        ports.sim_control,
+        Topics(DEMO_PREFIX, "0"),
+        clouds=not args.no_clouds,
+        mqtt_host=plan.host,
     )
     deadline = time.monotonic() + args.duration if args.duration > 0 else None
     try:
@@ -175,10 +213,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         save()
         left = [n for n, pid in sup.pids().items() if pid is not None]
         sup.say("demo", "all stopped" if not left else f"still running: {left}")
-        if own_dir and not os.environ.get("ALFEN_DEMO_KEEP"):
+        if plan.shared:
+            _clean_shared_broker(plan, sup.say)
+        if keep:
+            sup.say("demo", f"files kept in {state_dir}")
+        else:
             shutil.rmtree(state_dir, ignore_errors=True)
     bad = {n: c for n, c in codes.items() if c not in (0, None, -signal.SIGTERM)}
     return 1 if bad else 0
+
+
+def _clean_shared_broker(plan: BrokerPlan, say: Any) -> None:
+    """Leave a shared broker as the demo found it: no retained topic of ours stays behind."""
+    settings = MqttSettings(host=plan.host, port=plan.port)
+    roots = owned_roots(DEMO_PREFIX, PORTAL)
+    cleared = clear_retained(settings, roots, f"alfen-demo-janitor-{os.getpid()}")
+    left = retained(settings, roots, f"alfen-demo-check-{os.getpid()}")
+    say("demo", f"cleared {len(cleared)} retained topics on {plan.host}:{plan.port}")
+    if left:
+        say("demo", f"WARNING: still retained on {plan.host}:{plan.port}: {', '.join(left)}")
 
 
 def _open_browser(url: str) -> None:

@@ -1,7 +1,10 @@
-"""Which MQTT broker the demo uses: one already on localhost:1883, else mosquitto, else ours.
+"""Which MQTT broker the demo uses: its own (mosquitto, else the embedded one), or a shared one.
 
-The choice is made once at start. A broker we start is just another supervised process (so it is
-restarted if it dies and stopped at the end); a broker that was already there is left alone.
+The choice is made once at start. By default the demo starts its own broker on a free port, so
+it never writes into a broker someone else uses (a Home Assistant there would keep a fake
+charger, and a real installation could take the demo's commands). A broker we start is just
+another supervised process (restarted if it dies, stopped at the end). ``--broker HOST:PORT``
+shares an existing broker instead: the demo then says so loudly and clears what it wrote.
 """
 
 from __future__ import annotations
@@ -12,30 +15,70 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-DEFAULT_PORT = 1883
+OWN_CHOICES = ("auto", "mosquitto", "embedded")
 
 
 @dataclass(frozen=True)
 class BrokerPlan:
-    kind: str  # "existing", "mosquitto" or "embedded"
+    kind: str  # "shared", "mosquitto" or "embedded"
     port: int
     argv: Optional[List[str]]  # None: nothing to start
+    host: str = "127.0.0.1"
+
+    @property
+    def shared(self) -> bool:
+        return self.kind == "shared"
 
     @property
     def description(self) -> str:
         return {
-            "existing": f"the MQTT broker already on localhost:{self.port}",
-            "mosquitto": f"mosquitto on 127.0.0.1:{self.port}",
-            "embedded": f"the demo's embedded broker (demo/minibroker.py) on 127.0.0.1:{self.port}",
+            "shared": f"SHARED broker {self.host}:{self.port} (not started by the demo)",
+            "mosquitto": f"mosquitto on 127.0.0.1:{self.port} (the demo's own)",
+            "embedded": f"the demo's own embedded broker (demo/minibroker.py) on "
+            f"127.0.0.1:{self.port}",
         }[self.kind]
 
 
+def shared_warning(plan: BrokerPlan, prefix: str, portal: str) -> str:
+    """The banner shown before the demo writes into a broker it did not start."""
+    bar = "!" * 78
+    return "\n".join(
+        [
+            bar,
+            f"!! WARNING: the demo shares the MQTT broker {plan.host}:{plan.port}.",
+            f"!! It publishes retained topics under {prefix}/# and a simulated GX under",
+            f"!! N/{portal}/#, and clears them when it stops. Meanwhile anyone on that broker",
+            "!! sees the fake charger, and a controller whose victron.portal_id is empty may",
+            "!! take the simulated GX for the real one.",
+            "!! Without --broker the demo runs its own broker and touches nothing else.",
+            bar,
+        ]
+    )
+
+
+def parse_host_port(text: str) -> Tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) → (host, port); ValueError names what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host:
+        raise ValueError(f"--broker {text!r}: expected HOST:PORT, e.g. 192.168.1.5:1883")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"--broker {text!r}: port {port_text!r} is not a number") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--broker {text!r}: port {port} is not in 1..65535")
+    return host, port
+
+
 def port_answers(port: int, host: str = "127.0.0.1", timeout_s: float = 0.3) -> bool:
-    with socket.socket() as s:
-        s.settimeout(timeout_s)
-        return s.connect_ex((host, port)) == 0
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:  # refused, unreachable, or a host name that does not resolve
+        return False
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -62,13 +105,19 @@ def mosquitto_exe() -> Optional[str]:
 
 
 def plan_broker(choice: str, state_dir: Path) -> BrokerPlan:
-    """``choice``: auto, existing, mosquitto or embedded (tests pin embedded)."""
-    if choice in ("auto", "existing") and port_answers(DEFAULT_PORT):
-        return BrokerPlan("existing", DEFAULT_PORT, None)
-    if choice == "existing":
-        raise RuntimeError(f"no MQTT broker answers on localhost:{DEFAULT_PORT}")
-    # Our own broker takes 1883 when it is free (so MQTT Explorer & co. find it), else any port.
-    port = DEFAULT_PORT if choice == "auto" and port_free(DEFAULT_PORT) else free_port()
+    """``choice``: auto, mosquitto or embedded (our own broker), or HOST:PORT (shared).
+
+    RuntimeError with the reason when the choice cannot be honoured.
+    """
+    if choice not in OWN_CHOICES:
+        try:
+            host, port = parse_host_port(choice)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+        if not port_answers(port, host, timeout_s=2.0):
+            raise RuntimeError(f"no MQTT broker answers on {host}:{port}")
+        return BrokerPlan("shared", port, None, host)
+    port = free_port()  # never 1883: another client there could mistake the demo for a site
     exe = mosquitto_exe() if choice in ("auto", "mosquitto") else None
     if choice == "mosquitto" and exe is None:
         raise RuntimeError("mosquitto is not installed")

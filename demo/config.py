@@ -14,7 +14,11 @@ from typing import Any, Dict
 
 import yaml
 
-PORTAL = "c0619ab0a1fe"
+PORTAL = "c0619ab0a1fe"  # the simulated GX's portal id (a made-up one)
+# The demo's own topic roots: a real installation (alfen/0) never takes the demo's commands, and
+# Home Assistant (which listens on homeassistant/) never sees the demo's fake charger.
+DEMO_PREFIX = "alfen-demo"
+DEMO_DISCOVERY_PREFIX = f"{DEMO_PREFIX}/homeassistant"
 SITE_SPEED = 30.0  # simulated seconds per real second: a sunny hour in two minutes
 START_HOUR = 11.0  # late morning: the sun is high enough to charge on three phases
 BATTERY_KWH = 15.0
@@ -48,40 +52,44 @@ def demo_auto() -> Dict[str, Any]:
     return dict(DEMO_AUTO)
 
 
-def demo_config(state_dir: Path, ports: DemoPorts, dbus: bool) -> Dict[str, Any]:
+def demo_config(
+    state_dir: Path, ports: DemoPorts, dbus: bool, mqtt_host: str = "127.0.0.1"
+) -> Dict[str, Any]:
     cfg: Dict[str, Any] = {
         "modbus": {"ip": "127.0.0.1", "port": ports.modbus},
         "device_instance": 0,
         "poll_interval_ms": 1000,
         "timezone": "Europe/Amsterdam",
         "controls": {"command_lease_seconds": 30, "phase_switching": True},
-        "mqtt": {"host": "127.0.0.1", "port": ports.mqtt, "prefix": "alfen"},
+        "mqtt": {"host": mqtt_host, "port": ports.mqtt, "prefix": DEMO_PREFIX},
         "victron": {"portal_id": PORTAL, "keepalive_s": 10},
         "auto": demo_auto(),
         "pricing": {"source": "static", "static_rate_eur_per_kwh": 0.25},
         "logging": {"level": "INFO", "file": None, "format": "simple"},
         "web": {"host": "127.0.0.1", "port": ports.web},
         "state_dir": str(state_dir / "state"),
-        "home_assistant": {"discovery": True},
+        "home_assistant": {"discovery": True, "discovery_prefix": DEMO_DISCOVERY_PREFIX},
     }
     if dbus:
         cfg["dbus"] = {"bus": "session", "custom_name": "Alfen (demo)"}
     return cfg
 
 
-def write_demo_config(state_dir: Path, ports: DemoPorts, dbus: bool) -> Path:
+def write_demo_config(
+    state_dir: Path, ports: DemoPorts, dbus: bool, mqtt_host: str = "127.0.0.1"
+) -> Path:
     (state_dir / "state").mkdir(parents=True, exist_ok=True)
     path = state_dir / "config.yaml"
-    body = yaml.safe_dump(demo_config(state_dir, ports, dbus), sort_keys=False)
+    body = yaml.safe_dump(demo_config(state_dir, ports, dbus, mqtt_host), sort_keys=False)
     path.write_text("# written by `make demo`; every run writes a fresh one\n" + body, "utf-8")
     return path
 
 
-def world_args(ports: DemoPorts) -> list:
+def world_args(ports: DemoPorts, mqtt_host: str = "127.0.0.1") -> list:
     """``python -m sim world`` arguments: a car plugged in at once, sun at 11:00, a battery."""
     return [
         *("world", "--port", str(ports.modbus), "--control-port", str(ports.sim_control)),
-        *("--mqtt-host", "127.0.0.1", "--mqtt-port", str(ports.mqtt), "--portal", PORTAL),
+        *("--mqtt-host", mqtt_host, "--mqtt-port", str(ports.mqtt), "--portal", PORTAL),
         *("--speed", str(SITE_SPEED), "--start-hour", str(START_HOUR)),
         *("--pv-peak-w", "9000", "--house-w", "450"),
         # below auto.battery_priority_soc (90 %): the battery charges first, the car gets the rest

@@ -2,8 +2,9 @@
 
 The script is a list of timed steps on the demo's wall clock, repeated every ``PERIOD_S``: the car
 charges on the sunny late morning, a cloud (PV down to 5 %) pauses it after the stop delay, the
-sun comes back and charging resumes. Steps go to the simulated site over its JSON control
-channel (``sim.charger.control``); the mode goes over MQTT like any other client's command.
+sun comes back and charging resumes. Once, during the first cloud, the car is unplugged and
+plugged in again: the first session ends and shows in History and its CSV. Steps go to the
+simulated site over its JSON control channel (``sim.charger.control``); the mode goes over MQTT like any other client's command.
 """
 
 from __future__ import annotations
@@ -30,10 +31,22 @@ class Step:
     cmd: str
     args: Tuple[Tuple[str, Any], ...]
     says: str
+    once: bool = False  # only in the first period
 
+
+# The car the simulated site starts with (demo/config.py world_args) comes back the same.
+REPLUG_CAR: Tuple[Tuple[str, Any], ...] = (
+    ("max_current_a", 16.0),
+    ("phases", 3),
+    ("capacity_kwh", 60.0),
+    ("soc_kwh", 25.0),
+)
 
 SCRIPT: Tuple[Step, ...] = (
     Step(28.0, "cloud", (("factor", 0.05),), "a cloud: PV drops to 5 % (charging pauses soon)"),
+    # paused by then (stop delay 8 s): the session ends at unplug and goes to History
+    Step(48.0, "unplug", (), "the car is unplugged: its session goes to History", once=True),
+    Step(54.0, "plug", REPLUG_CAR, "the car is plugged in again: a new session", once=True),
     Step(60.0, "sun", (), "the sun is back (charging resumes once the surplus has held)"),
 )
 
@@ -48,13 +61,14 @@ class Director:
         topics: Topics,
         timezone: str = "Europe/Amsterdam",
         clouds: bool = True,
+        mqtt_host: str = "127.0.0.1",
     ) -> None:
         self.topics = topics
         self.ctl_port = sim_control_port
         self.tz = pytz.timezone(timezone)
         self.clouds = clouds
         self.link = MqttLink(
-            MqttSettings(host="127.0.0.1", port=mqtt_port),
+            MqttSettings(host=mqtt_host, port=mqtt_port),
             client_id=f"alfen-demo-director-{id(self)}",
             subscriptions=[topics.state, topics.control_state],
         )
@@ -106,6 +120,8 @@ class Director:
         period = int(elapsed // PERIOD_S)
         into = elapsed - period * PERIOD_S
         for i, step in enumerate(SCRIPT):
+            if step.once and period > 0:
+                continue
             if into >= step.at_s and (period, i) not in self.done:
                 self.done.append((period, i))
                 try:

@@ -96,6 +96,23 @@ def test_getitems_lists_every_path_with_value_and_text(client: Client) -> None:
     assert items["/Mode"]["Value"] == 1 and items["/Mode"]["Text"] == "Auto"
     assert items["/Position"]["Value"] == 0
     assert isinstance(items["/SetCurrent"]["Value"], int)
+    # the old driver's path, next to /Current
+    assert items["/Ac/Current"]["Value"] == items["/Current"]["Value"] == pytest.approx(16.0)
+    assert items["/Ac/Current"]["Text"] == "16.0 A"
+    # gui-v2: "Auto mode source: External (Alfen controller)"
+    assert items["/GxAutoMode/Enabled"]["Value"] == 1
+    assert items["/GxAutoMode/Source"]["Value"] == "Alfen controller"
+
+
+def test_gx_auto_mode_follows_the_controllers_mode(client: Client, mprobe: Probe) -> None:
+    control = example("control_state")
+    control.update(mode=0, mode_name="manual")
+    mprobe.publish(f"{BASE}/control/state", control, retain=True)
+    client.wait(lambda: client.value(NAME, "/GxAutoMode/Enabled") == 0)
+    assert client.value(NAME, "/GxAutoMode/Source") == ""
+    mprobe.publish(f"{BASE}/control/state", example("control_state"), retain=True)
+    client.wait(lambda: client.value(NAME, "/GxAutoMode/Enabled") == 1)
+    assert client.value(NAME, "/GxAutoMode/Source") == "Alfen controller"
 
 
 def test_leaf_and_tree_getvalue_gettext(client: Client) -> None:

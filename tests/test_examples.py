@@ -6,6 +6,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
@@ -88,8 +89,21 @@ def test_flow_topics_and_fields_are_in_the_contract() -> None:
                 if schema and ref.startswith("payload."):
                     field = ref.split(".")[1]
                     assert field in schema["properties"], (n["topic"], field)
-    modes = sorted(json.loads(n["payload"])["mode"] for n in nodes if n["type"] == "inject")
-    assert modes == [0, 1, 2]
+
+
+def test_flow_covers_mode_start_stop_and_current() -> None:
+    nodes = _flow()
+    by_id = {n["id"]: n for n in nodes}
+    sent: Dict[str, List[Any]] = {}
+    for n in nodes:
+        if n["type"] == "inject":
+            for target in _targets(n):
+                topic = by_id[target]["topic"]
+                sent.setdefault(_suffix(topic), []).append(json.loads(n["payload"]))
+    assert sorted(p["mode"] for p in sent["control/set/mode"]) == [0, 1, 2]
+    assert sorted(p["enabled"] for p in sent["control/set/startstop"]) == [False, True]
+    amps = sorted(p["amps"] for p in sent["control/set/current"])
+    assert amps and amps[0] >= 6  # below 6 A would pause, not set a current
 
 
 # ---- docker ------------------------------------------------------------------------------
@@ -130,6 +144,27 @@ def test_compose_services_healthchecks_and_modules() -> None:
     assert cfg["victron"]["portal_id"] == portal
 
 
+def test_compose_config_is_a_writable_volume_shared_by_its_readers() -> None:
+    """The settings page can save: the config directory is a volume, not the read-only image."""
+    compose = _compose()
+    services = compose["services"]
+    for name in ("bridge", "control", "ui"):
+        svc = services[name]
+        assert svc["read_only"] is True  # the image itself stays read-only
+        config = svc["command"][svc["command"].index("--config") + 1]
+        mounts = [str(v).split(":") for v in svc.get("volumes", [])]
+        at = [m for m in mounts if len(m) >= 2 and config.startswith(m[1].rstrip("/") + "/")]
+        assert at, f"{name}: {config} is not on a volume"
+        assert "ro" not in at[0][2:], f"{name}: {config} is mounted read-only"
+        # a directory, not the single file: an atomic save renames a file into it
+        assert at[0][1] == str(Path(config).parent), (name, at[0])
+        if not at[0][0].startswith((".", "/")):
+            assert at[0][0] in compose["volumes"], at[0][0]
+    text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    assert "chown -R alfen /data/alfen /etc/alfen" in text  # the non-root user may write there
+    assert "COPY --chown=alfen docker/config.yaml /etc/alfen/config.yaml" in text
+
+
 def test_dockerfile_is_slim_and_non_root() -> None:
     text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
     froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
@@ -138,7 +173,7 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     assert not any(tool in text for tool in ("build-essential", "gcc", "apt-get install"))
     for line in text.splitlines():
         if line.startswith("COPY ") and "--from" not in line:
-            src = line.split()[1]
+            src = next(w for w in line.split()[1:] if not w.startswith("--"))
             assert (ROOT / src).exists(), src
 
 

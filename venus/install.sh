@@ -5,21 +5,28 @@
 # made with --system-site-packages so it sees Venus's python3-dbus and GLib bindings. Four
 # daemontools services (bridge, control, D-Bus shim, web UI), each with a multilog log/run,
 # are linked into /service, which a firmware update wipes: a line in /data/rc.local links them
-# again at every boot. Running this script again gives the same result.
+# again at every boot (boot.sh, which first rebuilds the venv offline if a firmware update
+# changed Python). Every wheel the venv needs is kept in /data/alfen-victron/wheels for that.
+# Running this script again gives the same result.
 #
-# Usage: install.sh [--root DIR] [--no-pip]
-#   --root DIR  install under DIR instead of / (tests); also ROOT=DIR in the environment
-#   --no-pip    do not install Python packages (tests; or when they are already in the venv)
+# Usage: install.sh [--root DIR] [--no-pip] [--wheels-from DIR]
+#   --root DIR         install under DIR instead of / (tests); also ROOT=DIR in the environment
+#   --no-pip           do not install Python packages (tests; or when they are already in the venv)
+#   --wheels-from DIR  take the wheels from DIR instead of the internet (a GX without internet:
+#                      wheels for the GX's Python version and architecture, copied over)
 set -eu
 
 ROOT="${ROOT:-}"
 NO_PIP="${NO_PIP:-0}"
+WHEELS_FROM=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT="$2"; shift 2 ;;
         --root=*) ROOT="${1#--root=}"; shift ;;
         --no-pip) NO_PIP=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --wheels-from) WHEELS_FROM="$2"; shift 2 ;;
+        --wheels-from=*) WHEELS_FROM="${1#--wheels-from=}"; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +51,36 @@ copy_code() {
     find "$DEST" -type d -name __pycache__ | while read -r dir; do rm -rf "$dir"; done
 }
 
+python_version() {   # $1 python; "3.11"
+    "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
+}
+
+venv_version() {   # "3.11" from the venv's pyvenv.cfg
+    sed -n 's/^version\(_info\)\{0,1\} *= *\([0-9]*\.[0-9]*\).*/\2/p' "$DEST/venv/pyvenv.cfg" 2>/dev/null | head -n 1
+}
+
+# The wheel cache boot.sh rebuilds the venv from, filled before anything is installed from it.
+fill_wheels() {
+    wheels="$DEST/wheels"
+    rm -rf "$wheels.new"
+    mkdir -p "$wheels.new"
+    if [ -n "$WHEELS_FROM" ]; then
+        say "taking the wheels from $WHEELS_FROM"
+        cp "$WHEELS_FROM"/*.whl "$wheels.new/"
+    else
+        say "downloading the wheels into $APP/wheels (pure Python only; a GX cannot build wheels)"
+        "$DEST/venv/bin/python" -m pip wheel -q --disable-pip-version-check \
+            --wheel-dir "$wheels.new" "$DEST"
+    fi
+    rm -rf "$wheels"
+    mv "$wheels.new" "$wheels"
+}
+
 make_venv() {
+    if [ -d "$DEST/venv" ] && [ "$(venv_version)" != "$(python_version "$PYTHON")" ]; then
+        say "the venv is for Python $(venv_version), $PYTHON is $(python_version "$PYTHON"): making a new one"
+        rm -rf "$DEST/venv"
+    fi
     if [ ! -x "$DEST/venv/bin/python" ]; then
         if [ "$NO_PIP" = 1 ]; then
             "$PYTHON" -m venv --system-site-packages --without-pip "$DEST/venv"
@@ -53,8 +89,10 @@ make_venv() {
         fi
     fi
     if [ "$NO_PIP" != 1 ]; then
-        say "installing Python packages (pure Python only; a GX cannot build wheels)"
-        "$DEST/venv/bin/python" -m pip install -q --disable-pip-version-check "$DEST"
+        fill_wheels
+        say "installing Python packages from $APP/wheels"
+        "$DEST/venv/bin/python" -m pip install -q --disable-pip-version-check --no-index \
+            --find-links "$DEST/wheels" --upgrade alfen-victron
     fi
 }
 
@@ -83,15 +121,8 @@ LOG
     chmod 755 "$dir/run" "$dir/log/run"
 }
 
-write_boot() {
-    cat > "$DEST/boot.sh" <<BOOT
-#!/bin/sh
-# Link the services into /service (a firmware update and, on newer Venus, every boot empties it).
-for dir in $APP/service/*; do
-    [ -d "\$dir" ] && ln -sfn "\$dir" "/service/\$(basename "\$dir")"
-done
-exit 0
-BOOT
+write_boot() {   # venus/boot.sh: check the venv against the system Python, link the services
+    cp "$DEST/venus/boot.sh" "$DEST/boot.sh"
     chmod 755 "$DEST/boot.sh"
 }
 

@@ -1,17 +1,24 @@
 #!/bin/sh
 # Remove what install.sh added: the services (stopped first), the rc.local line (other lines are
-# kept; the file goes only if install.sh created it), the logs and /data/alfen-victron.
-# Persisted state in the configured state_dir (default /data/alfen) is left alone.
+# kept; the file goes only if install.sh created it), the logs, the code, the venv and the wheel
+# cache in /data/alfen-victron.
 #
-# Usage: uninstall.sh [--root DIR]   (or ROOT=DIR)
+# The user's own files stay unless --purge is given: the config (config.yaml and the
+# config.yaml.bak the settings page keeps, left in /data/alfen-victron) and the saved state and
+# session history in the configured state_dir (default /data/alfen). Installing again picks
+# them up. --purge removes those too.
+#
+# Usage: uninstall.sh [--root DIR] [--purge]   (or ROOT=DIR)
 set -eu
 
 ROOT="${ROOT:-}"
+PURGE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT="$2"; shift 2 ;;
         --root=*) ROOT="${1#--root=}"; shift ;;
-        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        --purge) PURGE=1; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "uninstall.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -20,6 +27,21 @@ APP=/data/alfen-victron
 DEST="$ROOT$APP"
 MARK="# alfen-victron"
 NAMES="alfen-bridge alfen-control alfen-dbus-shim alfen-ui"
+KEEP="config.yaml config.yaml.bak"
+DEFAULT_STATE_DIR=/data/alfen
+
+# state_dir from the config (a plain `state_dir: /path` line), else the default. Only a folder
+# under /data/ is ever purged: a typo must not take anything else with it.
+state_dir() {
+    dir=$(sed -n 's/^state_dir: *["'\'']\{0,1\}\([^"'\'' #]*\)["'\'']\{0,1\}\( \{1,\}#.*\)\{0,1\} *$/\1/p' \
+        "$DEST/config.yaml" 2>/dev/null | head -n 1)
+    case "$dir" in
+        *..*) echo "$DEFAULT_STATE_DIR" ;;
+        /data/?*) echo "$dir" ;;
+        *) echo "$DEFAULT_STATE_DIR" ;;
+    esac
+}
+STATE_DIR=$(state_dir)
 
 for name in $NAMES; do
     link="$ROOT/service/$name"
@@ -42,5 +64,26 @@ if [ -e "$rc" ]; then
     fi
 fi
 
-rm -rf "$DEST"
+if [ "$PURGE" = 1 ]; then
+    rm -rf "$DEST" "${ROOT}${STATE_DIR:?}"
+    echo "uninstall.sh: removed $APP, its services, your config and $STATE_DIR (--purge)"
+    exit 0
+fi
+
+kept=""
+if [ -d "$DEST" ]; then
+    for item in "$DEST"/* "$DEST"/.[!.]*; do
+        [ -e "$item" ] || continue
+        name=$(basename "$item")
+        case " $KEEP " in
+            *" $name "*) kept="$kept $APP/$name" ;;
+            *) rm -rf "$item" ;;
+        esac
+    done
+    rmdir "$DEST" 2>/dev/null || true
+fi
+[ -d "$ROOT$STATE_DIR" ] && kept="$kept $STATE_DIR"
 echo "uninstall.sh: removed $APP and its services"
+if [ -n "$kept" ]; then
+    echo "uninstall.sh: kept your files:$kept (uninstall.sh --purge removes them)"
+fi

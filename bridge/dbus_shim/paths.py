@@ -22,6 +22,9 @@ PROCESS_NAME: Final = "alfen-dbus-shim"
 DEFAULT_MIN_CURRENT_A: Final = 6.0  # IEC 61851: below 6 A a charger pauses
 GUI_MAX_CURRENT_A: Final = 32.0  # gui-v2's spin box ceiling when /MaxCurrent is invalid
 MAX_NAME_LEN: Final = 64
+# gui-v2 shows "Auto mode source: External (<this>)" on the charger's page while
+# /GxAutoMode/Enabled is 1 and /Mode is Auto: AUTO is decided here, not in the charger.
+GX_AUTO_SOURCE: Final = "Alfen controller"
 
 MODE_TEXT: Final[Dict[int, str]] = {
     int(Mode.MANUAL): "Manual",
@@ -118,6 +121,12 @@ def _session(key: str) -> Callable[[View], Any]:
         return _r(session.get(key), 3) if key == "energy_kwh" else _int(session.get(key))
 
     return get
+
+
+def gx_auto_enabled(v: View) -> int:
+    """1 while our controller runs AUTO (it is there and says mode 1), else 0."""
+    mode = v.control.get("mode") if v.control_ok else None
+    return int(type(mode) is int and mode == int(Mode.AUTO))
 
 
 def _bool_int(x: Any) -> Optional[int]:
@@ -238,6 +247,14 @@ PATHS: Final[Tuple[DbusPath, ...]] = (
         )
     ),
     DbusPath("/Current", _measured("current_a"), unit("{:.1f} A")),
+    # The old driver (victron-alfen-charger) published the largest phase current here, as
+    # /Current is (state current_a): readers of that path keep working.
+    DbusPath(
+        "/Ac/Current",
+        _measured("current_a"),
+        unit("{:.1f} A"),
+        description="Largest phase current, as /Current (the old driver's path)",
+    ),
     DbusPath(
         "/Ac/Energy/Forward",
         lambda v: round(v.energy_kwh, 3) if v.connected and v.energy_kwh is not None else None,
@@ -289,6 +306,13 @@ PATHS: Final[Tuple[DbusPath, ...]] = (
         check=check_max_current,
         command=("max_current", lambda x: {"amps": x}),
     ),
+    DbusPath(
+        "/GxAutoMode/Enabled",
+        gx_auto_enabled,
+        enum_text(ON_OFF),
+        description="1 while the Alfen controller runs AUTO (gui-v2: auto mode source)",
+    ),
+    DbusPath("/GxAutoMode/Source", lambda v: GX_AUTO_SOURCE if gx_auto_enabled(v) else ""),
     DbusPath(
         "/MinCurrent",
         lambda v: round(min_current(v)) if v.control_ok else None,
