@@ -196,6 +196,7 @@ class Runner:
         )
         self._loop_errors = LogLimiter()
         self.storage = StorageHealth()
+        self._settings_dirty = False
         self._history_tried_at = float("-inf")
 
     # --- life cycle ----------------------------------------------------------------------
@@ -246,6 +247,7 @@ class Runner:
 
     def shutdown(self) -> None:
         """Persist and say goodbye; the charger is left to lease + validity (no command)."""
+        self._save_settings()
         self.storage.attempt("session", lambda: self.store.save_session(self.session))
         self.storage.attempt("memory", lambda: self.store.save_memory(self.mem, self.clock()))
         if self.storage.pending:
@@ -351,7 +353,7 @@ class Runner:
         if user != self.user:
             log.info("user setting %s: %s", what, payload.decode("utf-8", "replace"))
             self.user = user
-            self.storage.attempt("settings", lambda: self.store.save_settings(user))
+            self._settings_dirty = True  # saved by the tick: a burst is one write to flash
         if _elapsed(now, self._answered_at) >= ANSWER_GAP_S:
             self._answered_at = now
             self.tick(now)  # answer at once: new decision and control/state
@@ -389,8 +391,16 @@ class Runner:
             return self.tibber.prices(now)
         return Prices(source="static")
 
+    def _save_settings(self) -> None:
+        """The user's settings, once per tick at most (a refused write is retried)."""
+        if self._settings_dirty:
+            self._settings_dirty = False
+            user = self.user
+            self.storage.attempt("settings", lambda: self.store.save_settings(user))
+
     def tick(self, now: float) -> None:
         self._keepalive(now)
+        self._save_settings()
         if self._state is None and 0 <= now - self._started_at < STARTUP_GRACE_S:
             return  # the charger's retained state is on its way
         if self.tibber is not None:

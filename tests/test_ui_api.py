@@ -463,7 +463,8 @@ def ui_proc(broker: Any, tmp_path: Path) -> Iterator[Any]:
         proc = Proc("ui", "--config", str(path), log_dir=tmp_path).start()
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _try_status(url), 15)
+        # up and connected to the broker: a command before that answers 503 (not sent)
+        wait_until(lambda: (_try_status(url) or {}).get("online", {}).get("broker"), 15)
         return proc, url, path
 
     yield start
