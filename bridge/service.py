@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from typing import Any, Callable, Dict, Optional
 
 from bridge import codec
@@ -21,6 +20,7 @@ from bridge.registers import IDENTITY_BLOCKS, PHASES, POLL_BLOCKS, SETPOINT, Dev
 from bridge.sanitize import Sanitizer
 from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurrent, WritePhases
 from bridge.state import ChargerState, CommandStatus, info_payload, measured_phases, to_payload
+from common.clock import SYSTEM_CLOCK, Clock
 from common.config import reload_on_notice
 from common.inbound import Inbox, LogLimiter, error_body
 from common.mqtt_link import Connected, Message, MqttLink
@@ -47,14 +47,14 @@ class Bridge:
         link: ModbusLink,
         mqtt: MqttLink,
         topics: Topics,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         config_path: Optional[str] = None,
     ) -> None:
         self.link, self.mqtt, self.topics, self.clock = link, mqtt, topics, clock
         self.config_path = config_path  # re-read on {base}/config/changed
         self.phases_refused = False  # the charger answered exception 3 on 1215
         self.command_wall_at: Optional[float] = None  # published as command.at (unix time)
-        self.started_at = clock()
+        self.started_at = clock.wall()
         self.keeper = SetpointKeeper(KeeperSettings.from_config(cfg))
         self.apply_config(cfg)
         self.sanitizer = Sanitizer()
@@ -114,25 +114,25 @@ class Bridge:
 
     # ---- main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        next_poll = time.monotonic()
+        next_poll = self.clock.monotonic()
         while not stop.is_set():
-            wait = next_poll - time.monotonic()
+            wait = next_poll - self.clock.monotonic()
             event = self.mqtt.next_event(min(max(wait, 0.0), 0.5)) if wait > 0 else None
             if event is not None:
                 self._safely(self.handle_event, event)
             # polls go on between messages: a flood of them must not starve the charger
-            if time.monotonic() >= next_poll:
+            if self.clock.monotonic() >= next_poll:
                 self._safely(self.poll_once)
                 next_poll += self.poll_s
-                if next_poll < time.monotonic():  # fell behind (slow charger): don't burst
-                    next_poll = time.monotonic() + self.poll_s
+                if next_poll < self.clock.monotonic():  # fell behind (slow charger): don't burst
+                    next_poll = self.clock.monotonic() + self.poll_s
 
     def _safely(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception:  # the loop must survive anything; log it with the traceback
             name = getattr(fn, "__name__", "step")
-            if self._loop_errors.allow(name, time.monotonic()):
+            if self._loop_errors.allow(name, self.clock.monotonic()):
                 log.exception("unexpected error in %s; carrying on", name)
 
     # ---- MQTT --------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class Bridge:
             if event.payload.strip() == b"online":  # HA (re)started: it needs discovery again
                 self.publish_ha(force=True)
         elif isinstance(event, Message):
-            self.inbox.deliver(self.handle_message, event, self.clock())
+            self.inbox.deliver(self.handle_message, event, self.clock.wall())
 
     def handle_message(self, msg: Message) -> None:
         if msg.topic == self.topics.config_changed:
@@ -168,8 +168,8 @@ class Bridge:
             self.reject(topic, payload, str(exc))
             return
         # the keeper's timers run on elapsed time: NTP steps can't stretch a lease
-        now = time.monotonic()
-        self.command_wall_at = self.clock()
+        now = self.clock.monotonic()
+        self.command_wall_at = self.clock.wall()
         if suffix == "cmd/current":
             self.keeper.command_current(float(body["amps"]), now)
             log.debug("command: %s A", body["amps"])
@@ -184,7 +184,7 @@ class Bridge:
             self.publish_state(force=True)
 
     def reject(self, topic: str, payload: bytes, reason: str) -> None:
-        self.inbox.reject(Message(topic, payload, False), reason, self.clock())
+        self.inbox.reject(Message(topic, payload, False), reason, self.clock.wall())
 
     def publish_all(self) -> None:
         """Everything retained, after a (re)connect to the broker; the availability goes out
@@ -215,7 +215,7 @@ class Bridge:
     def publish_state(self, force: bool = False) -> None:
         """The state when it changed (or on the heartbeat), then the availability if it is
         due: whoever reacts to "online" or "offline" already has the state that goes with it."""
-        now = self.clock()
+        now = self.clock.wall()
         payload = to_payload(self.snapshot(now))
         body = json.dumps({k: v for k, v in payload.items() if k != "ts"}, sort_keys=True)
         due = force or body != self.last_state_json or now - self.last_state_at >= HEARTBEAT_S
@@ -229,7 +229,7 @@ class Bridge:
 
     def snapshot(self, now: float) -> ChargerState:
         k = self.keeper
-        mono = time.monotonic()
+        mono = self.clock.monotonic()
         cmd = CommandStatus(
             amps=k.target_amps(self._station_max()),
             phases=k.phase_target,
@@ -244,9 +244,9 @@ class Bridge:
 
     # ---- Modbus ------------------------------------------------------------------------
     def poll_once(self) -> None:
-        now = time.monotonic()  # for the keeper (see handle_command)
+        now = self.clock.monotonic()  # for the keeper (see handle_command)
         if not self.link.connected:
-            if time.monotonic() < self.reconnect_at:
+            if self.clock.monotonic() < self.reconnect_at:
                 return
             if not self.connect():
                 return
@@ -267,7 +267,7 @@ class Bridge:
         self.publish_state()
 
     def connect(self) -> bool:
-        started = time.monotonic()
+        started = self.clock.monotonic()
         try:
             self.link.connect()
             identity: Dict[str, codec.Value] = {}
@@ -279,7 +279,7 @@ class Bridge:
             identity["sockets"] = station.get("sockets")
         except (ChargerUnavailable, ChargerRejected) as exc:
             self.link.close()
-            self.lost(str(exc), quick=time.monotonic() - started < QUICK_FAILURE_S)
+            self.lost(str(exc), quick=self.clock.monotonic() - started < QUICK_FAILURE_S)
             return False
         self.identity = identity
         self.backoff_s = self.poll_s
@@ -293,9 +293,9 @@ class Bridge:
         back is online within one poll. An attempt that hung (timeout) blocks this loop, so
         those back off exponentially up to RECONNECT_MAX_S."""
         if quick:
-            self.reconnect_at = time.monotonic() + self.poll_s
+            self.reconnect_at = self.clock.monotonic() + self.poll_s
         else:
-            self.reconnect_at = time.monotonic() + self.backoff_s
+            self.reconnect_at = self.clock.monotonic() + self.backoff_s
             self.backoff_s = min(self.backoff_s * 2, max(RECONNECT_MAX_S, self.poll_s))
         if self.online or self.down_since is None:
             log.error(
@@ -305,7 +305,7 @@ class Bridge:
                 why,
                 RECONNECT_MAX_S,
             )
-            self.down_since = self.clock()
+            self.down_since = self.clock.wall()
         else:
             log.debug("charger still unreachable: %s", why)
         self.set_online(False)
@@ -319,7 +319,7 @@ class Bridge:
                 "charger %s:%s reachable again after %.0f s",
                 self.link.host,
                 self.link.port,
-                self.clock() - self.down_since,
+                self.clock.wall() - self.down_since,
             )
             self.down_since = None
         if online != self.online:
@@ -361,7 +361,7 @@ class Bridge:
             self.link.write(SETPOINT, action.amps)
             self.keeper.wrote_current(action.amps, now)
             if self.verify_delay_s:
-                time.sleep(self.verify_delay_s)
+                self.clock.sleep(self.verify_delay_s)
             self.values.update(self.sanitizer.clean_partial(self.link.read_block(STATUS_BLOCK)))
         except ChargerRejected as exc:
             self.keeper.failed(now, str(exc))
@@ -417,7 +417,7 @@ class Bridge:
             payload = json.dumps({"phases": phases}).encode()
             self.mqtt.publish(
                 self.topics.error,
-                error_body(self.topics.cmd_phases, payload, why, "bridge", self.clock()),
+                error_body(self.topics.cmd_phases, payload, why, "bridge", self.clock.wall()),
             )
             return
         except ChargerUnavailable as exc:

@@ -14,7 +14,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Tuple, Union
 
 import pytest
 
@@ -30,6 +30,7 @@ from control.runner import Runner
 from control.settings_cmd import defaults_from_config
 from control.store import Store
 from control.venus import VenusInput, VenusSettings, parse_value
+from tests.fakes import RecordingLink
 from tests.helpers import ROOT, base_config
 from ui.cache import Feeder, StateCache
 
@@ -159,35 +160,11 @@ def test_quote_and_limiter_stay_bounded() -> None:
 
 
 # ---- the controller --------------------------------------------------------------------------
-class FakeLink:
-    """The runner's MQTT port: records what it publishes, with the retain flag."""
-
-    def __init__(self) -> None:
-        self.published: List[Tuple[str, str, bool]] = []
-
-    def start(self) -> None: ...
-    def stop(self, final: Optional[Tuple[str, str]] = None) -> None: ...
-    def subscribe(self, topic: str) -> None: ...
-
-    def publish(
-        self, topic: str, payload: Union[str, bytes], retain: bool = False, qos: int = 0
-    ) -> bool:
-        text = payload if isinstance(payload, str) else payload.decode()
-        self.published.append((topic, text, retain))
-        return True
-
-    def next_event(self, timeout_s: float) -> None:
-        return None
-
-    def on(self, topic: str) -> List[str]:
-        return [p for t, p, _r in self.published if t == topic]
-
-
-def make_runner(tmp: Path) -> Tuple[Runner, FakeLink]:
+def make_runner(tmp: Path) -> Tuple[Runner, RecordingLink]:
     config = validate_config(
         base_config(tmp, 1502, 1883, victron={"portal_id": "abc"}, controls={"max_set_current": 16})
     )
-    link = FakeLink()
+    link = RecordingLink()
     runner = Runner(
         config,
         link,

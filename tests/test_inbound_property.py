@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import codec
 from bridge.dbus_shim.memory import MemoryService
 from bridge.dbus_shim.service import Shim, ShimConfig
 from bridge.dbus_shim.store import Store as ShimStore
-from bridge.modbus_link import ChargerRejected
-from bridge.registers import Block, Device, Register
 from bridge.service import Bridge
 from common.config import topics_for, validate_config
 from common.mqtt_link import Connected, Message
@@ -37,6 +34,7 @@ from control.settings_cmd import defaults_from_config
 from control.store import Store
 from control.venus import VenusInput, VenusSettings
 from sim.charger_model import ChargerModel, ChargerParams
+from tests.fakes import ModelLink, RecordingLink
 from tests.helpers import base_config
 from ui.cache import Feeder, StateCache
 from ui.cache import subscriptions as ui_subscriptions
@@ -134,44 +132,6 @@ def messages(topics: List[str]) -> Any:
 
 
 # ---- the bridge ------------------------------------------------------------------------------
-class ModelLink:
-    """The bridge's Modbus port served straight from the simulator's register model."""
-
-    def __init__(self, model: ChargerModel, host: str, port: int) -> None:
-        self.model, self.host, self.port = model, host, port
-        self.units = {Device.SOCKET: 1, Device.STATION: 200}
-        self.timeout_s = 1.0
-        self.connected = False
-
-    def connect(self) -> None:
-        self.connected = True
-
-    def close(self) -> None:
-        self.connected = False
-
-    def read_block(self, block: Block) -> Dict[str, codec.Value]:
-        words = self.model.read(self.units[block.device], block.start, block.count)
-        if isinstance(words, int):
-            raise ChargerRejected(f"read {block.start}", words)
-        return codec.decode_block(block.registers, block.start, words)
-
-    def write(self, reg: Register, value: codec.Value) -> None:
-        code = self.model.write(self.units[reg.device], reg.address, codec.encode(reg, value))
-        if code is not None:
-            raise ChargerRejected(f"write {reg.address}", code)
-
-
-class RecordingMqtt:
-    def __init__(self) -> None:
-        self.published: List[Tuple[str, Union[str, bytes], bool]] = []
-
-    def publish(
-        self, topic: str, payload: Union[str, bytes], retain: bool = False, qos: int = 0
-    ) -> bool:
-        self.published.append((topic, payload, retain))
-        return True
-
-
 def make_config(tmp: Path) -> Dict[str, Any]:
     return validate_config(
         base_config(
@@ -202,7 +162,7 @@ def test_bridge_takes_anything_and_1210_stays_in_range(
     t = topics_for(cfg)
     model = ChargerModel(ChargerParams(station_max_a=STATION_MAX_A), now=0.0)
     link = ModelLink(model, cfg["modbus"]["ip"], cfg["modbus"]["port"])
-    bridge = Bridge(cfg, link, RecordingMqtt(), t)  # type: ignore[arg-type]
+    bridge = Bridge(cfg, link, RecordingLink(), t)  # type: ignore[arg-type]
     for msg in at_start:  # retained delivery on subscribing, before the charger answers
         bridge.handle_event(msg)
     bridge.handle_event(Connected())
@@ -220,14 +180,8 @@ def test_bridge_takes_anything_and_1210_stays_in_range(
 
 
 # ---- the controller --------------------------------------------------------------------------
-def make_runner(cfg: Dict[str, Any]) -> Tuple[Runner, RecordingMqtt]:
-    class Link(RecordingMqtt):
-        def start(self) -> None: ...
-        def stop(self, final: Optional[Tuple[str, str]] = None) -> None: ...
-        def subscribe(self, topic: str) -> None: ...
-        def next_event(self, timeout_s: float) -> None: ...
-
-    link = Link()
+def make_runner(cfg: Dict[str, Any]) -> Tuple[Runner, RecordingLink]:
+    link = RecordingLink()
     runner = Runner(
         cfg,
         link,

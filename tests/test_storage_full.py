@@ -19,7 +19,8 @@ from common.schemas import validate
 from common.topics import Topics
 from control.storage import StorageHealth
 from control.store import Store
-from tests.test_inbound import FakeLink, make_runner
+from tests.fakes import RecordingLink
+from tests.test_inbound import make_runner
 
 T = Topics("alfen", "0")
 T0 = 1_780_000_000.0
@@ -44,7 +45,7 @@ def state(now: float, plugged: bool, energy_wh: float, amps: float) -> bytes:
     ).encode()
 
 
-def last_state(link: FakeLink) -> Any:
+def last_state(link: RecordingLink) -> Any:
     return json.loads(link.on(T.control_state)[-1])
 
 

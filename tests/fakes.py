@@ -1,0 +1,73 @@
+"""Fakes with the interfaces of the processes' ports, for tests that run without I/O.
+
+``ModelLink`` serves the bridge's Modbus port straight from the simulator's register model, so
+a write is checked where the charger would take it. ``RecordingLink`` is the MQTT port of the
+bridge and the controller: it records what they publish.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Optional, Tuple, Union
+
+from bridge import codec
+from bridge.modbus_link import ChargerRejected
+from bridge.registers import Block, Device, Register
+from sim.charger_model import ChargerModel
+
+
+class ModelLink:
+    """The bridge's Modbus port served by ``sim.charger_model.ChargerModel``."""
+
+    def __init__(self, model: ChargerModel, host: str, port: int) -> None:
+        self.model, self.host, self.port = model, host, port
+        self.units = {Device.SOCKET: 1, Device.STATION: 200}
+        self.timeout_s = 1.0
+        self.connected = False
+
+    def connect(self) -> None:
+        self.connected = True
+
+    def close(self) -> None:
+        self.connected = False
+
+    def read_block(self, block: Block) -> Dict[str, codec.Value]:
+        words = self.model.read(self.units[block.device], block.start, block.count)
+        if isinstance(words, int):
+            raise ChargerRejected(f"read {block.start}", words)
+        return codec.decode_block(block.registers, block.start, words)
+
+    def write(self, reg: Register, value: codec.Value) -> None:
+        code = self.model.write(self.units[reg.device], reg.address, codec.encode(reg, value))
+        if code is not None:
+            raise ChargerRejected(f"write {reg.address}", code)
+
+    def setpoints(self) -> List[float]:
+        return [v for _t, what, v in self.model.sockets[1].writes if what == "setpoint"]
+
+
+class RecordingLink:
+    """The MQTT port (``common.mqtt_link.MqttLink``'s methods): records every publish."""
+
+    def __init__(self) -> None:
+        self.published: List[Tuple[str, str, bool]] = []
+
+    def start(self) -> None: ...
+    def stop(self, final: Optional[Tuple[str, str]] = None) -> None: ...
+    def subscribe(self, topic: str) -> None: ...
+
+    def next_event(self, timeout_s: float) -> None:
+        return None
+
+    def publish(
+        self, topic: str, payload: Union[str, bytes], retain: bool = False, qos: int = 0
+    ) -> bool:
+        text = payload if isinstance(payload, str) else payload.decode()
+        self.published.append((topic, text, retain))
+        return True
+
+    def on(self, topic: str) -> List[str]:
+        return [p for t, p, _r in self.published if t == topic]
+
+    def json_on(self, topic: str) -> List[object]:
+        return [json.loads(p) for p in self.on(topic)]
