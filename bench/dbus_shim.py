@@ -31,7 +31,7 @@ def run(updates: int = UPDATES) -> Dict[str, Any]:
     probe = Probe(broker.port, subscriptions=())
     cfg = base_config(tmp, free_port(), broker.port, dbus={"address": daemon.address})
     cfg["logging"] = {"level": "WARNING", "file": None}
-    shim = Proc("bridge.dbus_shim", "--config", str(write_config(tmp / "c.yaml", cfg)), log_dir=tmp)
+    shim = Proc("dbus_shim", "--config", str(write_config(tmp / "c.yaml", cfg)), log_dir=tmp)
     client = None
     try:
         state = copy.deepcopy(load_schema("state")["examples"][0])

@@ -100,9 +100,7 @@ def build_specs(plan: BrokerPlan, ports: DemoPorts, config: Path, dbus: bool) ->
         ProcSpec("ui", [py, "-m", "ui", "--config", str(config)], env),
     ]
     if dbus:
-        specs.append(
-            ProcSpec("dbus-shim", [py, "-m", "bridge.dbus_shim", "--config", str(config)], env)
-        )
+        specs.append(ProcSpec("dbus-shim", [py, "-m", "dbus_shim", "--config", str(config)], env))
     return specs
 
 

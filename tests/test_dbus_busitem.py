@@ -10,7 +10,7 @@ from typing import Any, Iterator, List, Tuple
 
 import pytest
 
-from bridge.dbus_shim.backend import velib_service_class
+from dbus_shim.backend import velib_service_class
 from tests.dbus_support import Client, DbusDaemon, dbus_missing, is_invalid, pump
 
 pytestmark = [
@@ -30,7 +30,7 @@ def bus() -> Iterator[DbusDaemon]:
 def made(request: pytest.FixtureRequest, bus: DbusDaemon) -> Iterator[Tuple[Any, Client, List]]:
     import dbus.bus
 
-    from bridge.dbus_shim.backend import close_service, make_service
+    from dbus_shim.backend import close_service, make_service
 
     if request.param == "velib" and velib_service_class() is None:
         if os.environ.get("ALFEN_REQUIRE_VELIB"):  # on a GX the velib run must not skip

@@ -57,7 +57,7 @@ def test_setcurrent_reaches_the_charger(tmp_path: Path, bus: DbusDaemon, broker:
     client = Client(bus.address)
     try:
         wait_until(lambda: _ok(ctl_port), 10)
-        for module in ("bridge", "control", "bridge.dbus_shim"):
+        for module in ("bridge", "control", "dbus_shim"):
             procs.append(Proc(module, "--config", config, log_dir=tmp_path).start())
         client.wait(lambda: client.owner(NAME), 15)
         client.wait(lambda: client.value(NAME, "/Connected") == 1, 20)

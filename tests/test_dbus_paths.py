@@ -7,8 +7,8 @@ from typing import Any, Dict
 
 import pytest
 
-from bridge.dbus_shim.paths import BY_PATH, GX_AUTO_SOURCE, Identity, View, render
 from common.schemas import load_schema
+from dbus_shim.paths import BY_PATH, GX_AUTO_SOURCE, Identity, View, render
 
 IDENTITY = Identity(process_version="test", connection="MQTT test", device_instance=0)
 

@@ -8,8 +8,8 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from bridge.dbus_shim.paths import PATHS
 from common.schemas import load_schema
+from dbus_shim.paths import PATHS
 from tests.dbus_support import Client, DbusDaemon, dbus_missing, start_settings
 from tests.helpers import Broker, Probe, Proc, base_config, free_port, write_config
 
@@ -33,7 +33,7 @@ def _shim(tmp: Path, bus: DbusDaemon, broker: Broker, instance: int) -> Proc:
         tmp, free_port(), broker.port, dbus={"address": bus.address}, device_instance=instance
     )
     path = write_config(tmp / f"config{instance}.yaml", cfg)
-    return Proc("bridge.dbus_shim", "--config", str(path), log_dir=tmp)
+    return Proc("dbus_shim", "--config", str(path), log_dir=tmp)
 
 
 def test_instance_granted_by_localsettings_and_followed(

@@ -13,8 +13,8 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from bridge.dbus_shim.paths import PATHS
 from common.schemas import load_schema
+from dbus_shim.paths import PATHS
 from tests.dbus_support import Client, DbusDaemon, dbus_missing, is_invalid, pump
 from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
 
@@ -65,7 +65,7 @@ def config(tmp_path_factory: pytest.TempPathFactory, bus: DbusDaemon, broker: Br
 @pytest.fixture(scope="module")
 def shim(config: Path, mprobe: Probe) -> Iterator[Proc]:
     publish_all(mprobe)
-    proc = Proc("bridge.dbus_shim", "--config", str(config), log_dir=config.parent).start()
+    proc = Proc("dbus_shim", "--config", str(config), log_dir=config.parent).start()
     yield proc
     assert proc.stop() == 0, proc.log()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -189,3 +190,19 @@ def test_docker_compose_config_validates() -> None:
         cwd=str(DOCKER),
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_the_image_and_the_gx_install_ship_every_package() -> None:
+    """Each top-level package the project installs is copied into the Docker build and by the
+    GX installer: moving the shim to dbus_shim/ once broke both without a failing test."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    tops = {p.split(".")[0] for p in project["tool"]["setuptools"]["packages"]}
+    dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    install = (ROOT / "venus" / "install.sh").read_text(encoding="utf-8")
+    shipped = re.search(r"for item in ([^;]+); do", install)
+    assert shipped is not None
+    for top in sorted(tops):
+        assert f"COPY {top} ./{top}" in dockerfile, top
+        if top != "demo":
+            assert top in shipped.group(1).split(), top

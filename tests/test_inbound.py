@@ -327,5 +327,5 @@ def test_every_process_installs_the_thread_guard(tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=str(ROOT), capture_output=True, text=True, timeout=20
     )
     assert proc.returncode == EXIT_THREAD_DIED, proc.stdout + proc.stderr
-    mains = ("bridge/main.py", "control/__main__.py", "bridge/dbus_shim/main.py", "ui/__main__.py")
+    mains = ("bridge/main.py", "control/__main__.py", "dbus_shim/main.py", "ui/__main__.py")
     assert all("from common.cli import start" in (ROOT / m).read_text() for m in mains)

@@ -138,7 +138,7 @@ def test_poisoned_retained_topics_kill_nothing_and_commands_must_be_fresh(
 ) -> None:
     poison(probe, site.base)
     ui = site.ours("ui", "ui")
-    shim = site.ours("shim", "bridge.dbus_shim") if site.bus else None
+    shim = site.ours("shim", "dbus_shim") if site.bus else None
     controller = site.ours("control", "control")
     probe.wait_json(f"{site.base}/control/state", lambda s: s["mode"] == 0, 15)
     time.sleep(2)

@@ -20,9 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.dbus_shim.memory import MemoryService
-from bridge.dbus_shim.service import Shim, ShimConfig
-from bridge.dbus_shim.store import Store as ShimStore
 from bridge.service import Bridge
 from common.config import topics_for, validate_config
 from common.mqtt_link import Connected, Message
@@ -33,6 +30,9 @@ from control.runner import subscriptions as control_subscriptions
 from control.settings_cmd import defaults_from_config
 from control.store import Store
 from control.venus import VenusInput, VenusSettings
+from dbus_shim.memory import MemoryService
+from dbus_shim.mirror import Shim, ShimConfig
+from dbus_shim.store import Store as ShimStore
 from sim.charger_model import ChargerModel, ChargerParams
 from tests.fakes import ModelLink, RecordingLink
 from tests.helpers import base_config

@@ -4,7 +4,7 @@
   ``urllib.request`` and ``hashlib`` (OpenSSL's libcrypto) is loaded, and the first real use of either gets the real module (paho's
   own ``except ssl.SSLWantReadError`` clauses included).
 * ``common.logsetup``: one log file per process.
-* ``bridge.dbus_shim.glib_loop``: the ctypes GLib loop runs idle (from any thread), timeout and
+* ``dbus_shim.glib_loop``: the ctypes GLib loop runs idle (from any thread), timeout and
   Unix-signal sources with GLib's return-value contract.
 """
 
@@ -113,7 +113,7 @@ def test_each_process_logs_to_its_own_file(path: str, process: str, expected: st
 # ---- the ctypes GLib loop ----------------------------------------------------------------------
 def _loop():  # type: ignore[no-untyped-def]
     try:
-        from bridge.dbus_shim.glib_loop import GLibLoop
+        from dbus_shim.glib_loop import GLibLoop
 
         return GLibLoop()
     except OSError as exc:

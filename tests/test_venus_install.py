@@ -27,7 +27,7 @@ APP = "data/alfen-victron"
 SERVICES = {
     "alfen-bridge": "bridge",
     "alfen-control": "control",
-    "alfen-dbus-shim": "bridge.dbus_shim",
+    "alfen-dbus-shim": "dbus_shim",
     "alfen-ui": "ui",
 }
 RC_OTHER = "#!/bin/sh\n/data/other-addon/start.sh &\n"
@@ -80,7 +80,7 @@ def test_install_creates_services_venv_and_boot_hook(root: Path) -> None:
     app = root / APP
     venv_cfg = (app / "venv" / "pyvenv.cfg").read_text()
     assert "include-system-site-packages = true" in venv_cfg
-    assert (app / "bridge" / "dbus_shim" / "service.py").is_file()
+    assert (app / "dbus_shim" / "mirror.py").is_file()
     for name, module in SERVICES.items():
         run_file = app / "service" / name / "run"
         log_run = app / "service" / name / "log" / "run"

@@ -35,7 +35,7 @@ APP=/data/alfen-victron            # as the GX sees it (written into the scripts
 DEST="$ROOT$APP"                   # where this run writes it
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 MARK="# alfen-victron"
-SERVICES="alfen-bridge:bridge alfen-control:control alfen-dbus-shim:bridge.dbus_shim alfen-ui:ui"
+SERVICES="alfen-bridge:bridge alfen-control:control alfen-dbus-shim:dbus_shim alfen-ui:ui"
 PYTHON="${PYTHON:-python3}"
 
 say() { echo "install.sh: $*"; }
@@ -43,7 +43,7 @@ say() { echo "install.sh: $*"; }
 copy_code() {
     mkdir -p "$DEST"
     [ "$SRC" = "$(cd "$DEST" && pwd)" ] && return 0   # already running from the install dir
-    for item in bridge common control sim ui schemas venus pyproject.toml README.md config.example.yaml; do
+    for item in bridge dbus_shim common control sim ui schemas venus pyproject.toml README.md config.example.yaml; do
         [ -e "$SRC/$item" ] || continue
         rm -rf "${DEST:?}/$item"
         cp -R "$SRC/$item" "$DEST/$item"

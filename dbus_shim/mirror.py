@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from bridge.dbus_shim.paths import BY_PATH, PATHS, Identity, View, number, render, text_of
-from bridge.dbus_shim.store import ShimMemory, Store, monotonic_energy
+from common.clock import SYSTEM_CLOCK, Clock
 from common.config import topics_for
 from common.inbound import Inbox
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, validate
 from common.topics import Topics
+from dbus_shim.paths import BY_PATH, PATHS, Identity, View, number, render, text_of
+from dbus_shim.store import ShimMemory, Store, monotonic_energy
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Shim:
         cfg: ShimConfig,
         publish: Callable[[str, str], bool],
         store: Store,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.cfg = cfg
         self.topics = cfg.topics
@@ -145,7 +145,7 @@ class Shim:
         elif isinstance(event, Disconnected):
             self.inputs.broker_up = False
         elif isinstance(event, Message):
-            self.inbox.deliver(self._apply_message, event, self.clock())
+            self.inbox.deliver(self._apply_message, event, self.clock.monotonic())
 
     def _apply_message(self, msg: Message) -> None:
         t, inp = self.topics, self.inputs
@@ -159,7 +159,7 @@ class Shim:
             if data is None:
                 return
             if msg.topic == t.state:
-                inp.state, inp.state_at = data, self.clock()
+                inp.state, inp.state_at = data, self.clock.monotonic()
                 self._update_energy(data)
             elif msg.topic == t.info:
                 inp.info = data
@@ -194,9 +194,9 @@ class Shim:
                 "charger energy counter fell to %.3f kWh; keeping the total rising", wh / 1000
             )
         mem.energy_offset_kwh, mem.energy_last_kwh, self.energy_kwh = offset, total, total
-        if changed_offset or self.clock() - self._energy_saved_at >= ENERGY_SAVE_S:
+        if changed_offset or self.clock.monotonic() - self._energy_saved_at >= ENERGY_SAVE_S:
             self.store.save(mem)
-            self._energy_saved_at = self.clock()
+            self._energy_saved_at = self.clock.monotonic()
 
     def _note_serial(self, serial: str) -> None:
         if serial and serial != self.memory.serial:
@@ -208,7 +208,7 @@ class Shim:
     # ---- D-Bus out ----------------------------------------------------------------------------
     def view(self) -> View:
         inp, cfg = self.inputs, self.cfg
-        fresh = bool(inp.state) and self.clock() - inp.state_at <= cfg.stale_s
+        fresh = bool(inp.state) and self.clock.monotonic() - inp.state_at <= cfg.stale_s
         connected = (
             inp.broker_up
             and inp.availability == "online"
@@ -249,7 +249,7 @@ class Shim:
         return changed
 
     def _overlay_pending(self, values: Dict[str, Any]) -> None:
-        now = self.clock()
+        now = self.clock.monotonic()
         for path, (value, until) in list(self.pending.items()):
             if now > until or values[path] == value:
                 del self.pending[path]
@@ -281,7 +281,7 @@ class Shim:
             log.warning("refused GX write %s = %r: the controller cannot be reached", path, value)
             return False
         log.info("GX write %s = %r", path, accepted)
-        self.pending[path] = (accepted, self.clock() + PENDING_S)
+        self.pending[path] = (accepted, self.clock.monotonic() + PENDING_S)
         self.refresh_soon()  # re-type the stored value (12.0 -> 12) and keep it shown
         return True
 

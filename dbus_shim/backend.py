@@ -45,7 +45,7 @@ def make_service(
         raise RuntimeError("velib_python's vedbus is not importable")
     if cls is not None:
         return cls(name, bus=bus, register=False), "velib"
-    from bridge.dbus_shim.busitem import VeDbusService
+    from dbus_shim.busitem import VeDbusService
 
     return VeDbusService(name, bus=bus, register=False), "own"
 

@@ -12,19 +12,19 @@ import logging
 import queue
 import signal
 import threading
-import time
 from typing import Any, Callable, List, Optional
 
-from bridge.dbus_shim.backend import close_service, make_service
-from bridge.dbus_shim.glib_loop import GLibLoop
-from bridge.dbus_shim.paths import SERVICE_PREFIX
-from bridge.dbus_shim.service import Shim, ShimConfig
-from bridge.dbus_shim.settings import claim_instance, unique_id, watch_instance
-from bridge.dbus_shim.store import Store
 from common.cli import start
+from common.clock import SYSTEM_CLOCK, Clock
 from common.mqtt_link import Event, MqttLink, MqttSettings
+from dbus_shim.backend import close_service, make_service
+from dbus_shim.glib_loop import GLibLoop
+from dbus_shim.mirror import Shim, ShimConfig
+from dbus_shim.paths import SERVICE_PREFIX
+from dbus_shim.settings import claim_instance, unique_id, watch_instance
+from dbus_shim.store import Store
 
-log = logging.getLogger("bridge.dbus_shim")
+log = logging.getLogger("dbus_shim")
 
 TICK_MS = 1000
 SERIAL_WAIT_S = 3.0  # at start, wait this long for the retained info (the serial names the claim)
@@ -59,9 +59,12 @@ def connect_bus(dcfg: dict) -> Any:  # type: ignore[type-arg]
     return dbus.SystemBus(private=True)
 
 
-class Runner:
-    def __init__(self, cfg: dict) -> None:  # type: ignore[type-arg]
+class ShimLoop:
+    """The shim process: MQTT in, the GLib loop, the D-Bus service (I/O around ``Shim``)."""
+
+    def __init__(self, cfg: dict, clock: Clock = SYSTEM_CLOCK) -> None:  # type: ignore[type-arg]
         self.cfg = cfg
+        self.clock = clock
         self.shim_cfg = ShimConfig.from_config(cfg)
         self.link: Optional[MqttLink] = None
         self.shim: Optional[Shim] = None
@@ -84,7 +87,7 @@ class Runner:
             client_id=f"{self.cfg.get('mqtt', {}).get('client_id_prefix', 'alfen')}-dbus-shim-"
             f"{sc.device_instance}",
         )
-        shim = Shim(sc, lambda t, p: link.publish(t, p), Store(sc.state_file))
+        shim = Shim(sc, lambda t, p: link.publish(t, p), Store(sc.state_file), self.clock)
         shim.load()
         link.subscriptions = shim.subscriptions()
         self.queue = WakingQueue(10000, lambda: loop.idle_add(self._drain))
@@ -115,9 +118,9 @@ class Runner:
     def _wait_for_info(self, timeout_s: float) -> None:
         """Before the loop runs: take retained messages until the info (serial) is in."""
         assert self.link is not None and self.shim is not None
-        deadline = time.monotonic() + timeout_s
-        while not self.shim.inputs.info and time.monotonic() < deadline:
-            event = self.link.next_event(min(0.2, max(0.0, deadline - time.monotonic())))
+        deadline = self.clock.monotonic() + timeout_s
+        while not self.shim.inputs.info and self.clock.monotonic() < deadline:
+            event = self.link.next_event(min(0.2, max(0.0, deadline - self.clock.monotonic())))
             if event is not None:
                 self.shim.apply(event)
         if self.queue is not None:
@@ -192,7 +195,7 @@ class Runner:
 
 def main(argv: Optional[List[str]] = None) -> int:
     cfg, _path = start(
-        "python -m bridge.dbus_shim",
+        "python -m dbus_shim",
         "Show the Alfen charger on the Victron GX D-Bus as com.victronenergy.evcharger",
         "dbus-shim",
         argv,
@@ -200,7 +203,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if cfg is None:
         return 2
     try:
-        return Runner(cfg).run()
+        return ShimLoop(cfg).run()
     except Exception:
         log.exception("dbus shim failed")
         return 1
