@@ -21,6 +21,7 @@ from common.config import reload_on_notice, topics_for
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
+from control import report
 from control import session as sess
 from control.battery_capacity import CapacityLearner
 from control.forecast import PvForecaster, site_surplus_w
@@ -30,6 +31,7 @@ from control.model import (
     Decision,
     ForecastSlot,
     Memory,
+    Mode,
     Prices,
     Snapshot,
     UserSettings,
@@ -167,6 +169,9 @@ class Runner:
         self._last_snap: Optional[Snapshot] = None
         self._published: Optional[Dict[str, Any]] = None
         self._published_at = float("-inf")
+        self._site_sent: Optional[Dict[str, Any]] = None  # last control/site published
+        self._site_sent_at = float("-inf")
+        self._prices_sent: Optional[Dict[str, Any]] = None  # last control/prices published
         self._session_saved_at = float("-inf")
         self._memory_saved: Optional[Memory] = None
         self._memory_saved_at = float("-inf")
@@ -238,6 +243,7 @@ class Runner:
         self._sent_at = float("-inf")  # re-send the setpoint and phases now
         self._sent_phases = None
         self._published = None
+        self._site_sent = self._prices_sent = None
         self._keepalive(now)
         # "online" goes out after the next tick's control/state (within a second), as the bridge
         # does with its state: whoever reacts to it must not read the state of a previous run
@@ -289,6 +295,8 @@ class Runner:
                 "uses pricing.static_rate_eur_per_kwh"
             )
         self.static_rate = float(pricing.get("static_rate_eur_per_kwh", 0.25))
+        # solar (and battery) energy in the car costs the export it replaced (0: it was free)
+        self.feed_in_rate = float(pricing.get("feed_in_eur_per_kwh", 0.0))
         self.currency = str(pricing.get("currency", "EUR"))
         self.min_power_w = float(cfg.get("session", {}).get("min_power_w", 100))
 
@@ -388,6 +396,7 @@ class Runner:
         self._command(decision, now)
         self._track_session(snap, now)
         self._publish_state(decision, snap, now)
+        self._publish_site(snap, now)
         self._save_memory(now)
         self._learn_pv(snap, now)
 
@@ -445,7 +454,9 @@ class Runner:
         if not c.online:
             return  # unknown is not "unplugged": keep the session open
         price = self.session_price(snap.prices, now)
-        reading = sess.Reading(now, c.vehicle_connected, c.energy_wh, c.power_w, price, snap.site)
+        reading = sess.Reading(
+            now, c.vehicle_connected, c.energy_wh, c.power_w, price, snap.site, self.feed_in_rate
+        )
         before = self.session
         self.session, ended = sess.update(
             self.session, reading, self.min_power_w, idle_energy_wh=self._idle_wh
@@ -509,6 +520,7 @@ class Runner:
             "deadline": None
             if u.deadline is None
             else {"energy_kwh": u.deadline[0], "by": u.deadline[1]},
+            "schedule": report.deadline_report(d, self.mem) if u.mode == Mode.SCHEDULED else None,
             "inputs_ok": snap.site.fresh and snap.charger.online,
             "battery_check": self._battery_check(d, snap),
         }
@@ -527,6 +539,22 @@ class Runner:
             "learned": s.battery_capacity_kwh is None,
             "fills": fills if isinstance(fills, bool) else None,
         }
+
+    def _publish_site(self, snap: Snapshot, now: float) -> None:
+        """The site's power for the page (on change, at least every heartbeat) and the price
+        slots (on change only: a few times a day)."""
+        site = report.site_report(snap.site, snap.charger, now)
+        if not report.same_site(self._site_sent, site) or (
+            _elapsed(now, self._site_sent_at) >= STATE_HEARTBEAT_S
+        ):
+            if self.link.publish(self.topics.control_site, json.dumps(site), retain=True):
+                self._site_sent, self._site_sent_at = site, now
+        rate = self.static_rate if self.price_source != "tibber" else None
+        prices = report.prices_report(snap.prices, self.currency, rate)
+        if prices != self._prices_sent and self.link.publish(
+            self.topics.control_prices, json.dumps(prices), retain=True
+        ):
+            self._prices_sent = prices
 
     def _publish_state(self, d: Decision, snap: Snapshot, now: float) -> None:
         body = self.control_state(d, snap, now)
