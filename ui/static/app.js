@@ -128,6 +128,7 @@
     const slider = $("current");
     slider.max = String(Math.max(6, Math.floor(smax)));
     renderSlider(ctl, on, smax);
+    document.body.dataset.mode = on.controller && num(ctl.mode) ? String(ctl.mode) : "";
     const enabled = ctl.enabled === true;
     const ss = $("startstop");
     ss.dataset.on = String(enabled);
@@ -222,7 +223,7 @@
     $("s-solar").textContent = num(se.solar_share) ? Math.round(se.solar_share * 100) + " %" : "—";
     const own = num(se.solar_kwh) || num(se.battery_kwh) ? (se.solar_kwh || 0) + (se.battery_kwh || 0) : null;
     $("s-energy-split").textContent = num(own) && num(se.grid_kwh)
-      ? "solar " + own.toFixed(2) + (se.battery_kwh > 0 ? " (battery " + se.battery_kwh.toFixed(2) + ")" : "") + " · grid " + se.grid_kwh.toFixed(2) + " kWh" : "";
+      ? "solar " + own.toFixed(2) + (se.battery_kwh >= 0.005 ? " (battery " + se.battery_kwh.toFixed(2) + ")" : "") + " · grid " + se.grid_kwh.toFixed(2) + " kWh" : "";
     $("s-cost-split").textContent = num(se.solar_cost) && num(se.grid_cost)
       ? "solar " + money(se.solar_cost, sym) + " · grid " + money(se.grid_cost, sym)
       : num(se.cost) && se.active !== undefined && se.start ? "split unknown (began before the split)" : "";
@@ -273,7 +274,7 @@
       if (r.ok) powerChart.add(await r.json());
     } catch (e) { /* next round */ }
     const n = powerChart.t.length;
-    $("power-graph-summary").textContent = n ? "Last 3 hours, 30-second means (" + n + " points since the UI started)." : "Last 3 hours, 30-second means: the first point comes 30 s after the UI starts.";
+    $("power-graph-summary").textContent = n ? "Last 3 hours, 30-second means (" + n + " point" + (n === 1 ? "" : "s") + " since the UI started)." : "Last 3 hours, 30-second means: the first point comes 30 s after the UI starts.";
   }
 
   function connect() {

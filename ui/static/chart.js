@@ -148,7 +148,8 @@
       for (let v = lo; v <= hi + 1e-9; v += step) {
         ctx.strokeStyle = Math.abs(v) < 1e-9 ? css("--max") : css("--line");
         ctx.beginPath(); ctx.moveTo(pad.l, Math.round(y(v)) + 0.5); ctx.lineTo(w - pad.r, Math.round(y(v)) + 0.5); ctx.stroke();
-        ctx.fillText((Math.abs(v) < 1e-9 ? 0 : v).toFixed(step < 1 ? 1 : 0) + " kW", pad.l - 4, y(v));
+        const digits = step >= 1 ? 0 : step >= 0.5 ? 1 : 2;
+        ctx.fillText((Math.abs(v) < 1e-9 ? 0 : v).toFixed(digits) + " kW", pad.l - 4, y(v));
       }
       ctx.textAlign = "center"; ctx.textBaseline = "top";
       const tick = this.windowS > 4 * 3600 ? 3600 : 1800;
@@ -159,17 +160,26 @@
         const arr = this.cols[s.key];
         ctx.strokeStyle = css(s.color); ctx.lineWidth = s.width || 2; ctx.lineJoin = "round";
         ctx.beginPath();
-        let pen = false, lastT = null;
+        let pen = false, lastT = null, run = 0;
+        const lonely = [];  // a point with no neighbour draws no line: a dot shows it
         for (let i = 0; i < arr.length; i++) {
           const t = this.t[i], v = arr[i];
-          if (v == null || t < t0 || (lastT !== null && t - lastT > 100)) pen = false;
+          if (v == null || t < t0 || (lastT !== null && t - lastT > 100)) {
+            if (run === 1) lonely.push(i - 1);
+            pen = false; run = 0;
+          }
           if (t >= t0 && v != null) {
             if (pen) ctx.lineTo(x(t), y(v / 1000)); else ctx.moveTo(x(t), y(v / 1000));
-            pen = true;
+            pen = true; run += 1;
           }
           lastT = t;
         }
+        if (run === 1) lonely.push(arr.length - 1);
         ctx.stroke();
+        ctx.fillStyle = css(s.color);
+        for (const i of lonely) {
+          ctx.beginPath(); ctx.arc(x(this.t[i]), y(arr[i] / 1000), 3, 0, 2 * Math.PI); ctx.fill();
+        }
       }
       ctx.restore();
     }
@@ -230,15 +240,15 @@
       el("text", { x: x(t), y: h - 6, "text-anchor": "middle" }, label);
       if (d.getHours() === 0) el("line", { x1: x(t), x2: x(t), y1: pad.t, y2: pad.t + ph, stroke: css("--max"), "stroke-dasharray": "2 3" });
     }
-    const mark = (t, color, label, dash, id) => {
+    const mark = (t, color, label, dash, id, row) => {
       if (!(t >= start && t <= end)) return;
       el("line", { x1: x(t), x2: x(t), y1: pad.t, y2: pad.t + ph, stroke: color, "stroke-width": 2, "stroke-dasharray": dash, id: id });
-      const right = x(t) > pad.l + pw * 0.8;
-      el("text", { x: x(t) + (right ? -4 : 4), y: pad.t + 10, "text-anchor": right ? "end" : "start", class: "mark-label" }, label);
+      const right = x(t) + 4 + label.length * 6.5 > w - pad.r;  // keep the label inside
+      el("text", { x: x(t) + (right ? -4 : 4), y: pad.t + 10 + 13 * (row || 0), "text-anchor": right ? "end" : "start", class: "mark-label" }, label);
     };
     mark(nowS, css("--fg"), "now", "", "prices-now");
     if (typeof finish === "number") mark(finish, css("--good"), "finish " + hhmm(finish), "5 3", "prices-finish");
-    if (typeof deadline === "number") mark(deadline, css("--bad"), "deadline " + hhmm(deadline), "2 2", "prices-deadline");
+    if (typeof deadline === "number") mark(deadline, css("--bad"), "deadline " + hhmm(deadline), "2 2", "prices-deadline", 1);
   }
 
   window.Charts = { CurrentChart: CurrentChart, PowerChart: PowerChart, drawPrices: drawPrices, hhmm: hhmm };
