@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
+from control.session import Session
 from control.store import Store
 from tests.helpers import (
     ROOT,
@@ -260,18 +261,33 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     if FULL_CHAIN:
         probe.wait_json("alfen/0/control/state", lambda s: s["mode"] == 0, 8)
 
-    # slider: keyboard to 10 A (enabled again in Manual)
+    # slider: a drag across many steps sends one command, on release (enabled again in Manual)
     page.wait_for_function("!document.getElementById('current').disabled", timeout=8000)
     assert page.locator("#current-hint").text_content().startswith("6 A to 32 A")
+    box = page.locator("#current").bounding_box()
+    mark = probe.mark()
+    mid_y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 2, mid_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, mid_y, steps=25)
+    page.mouse.up()
+    dragged = float(page.eval_on_selector("#current", "e => e.value"))
+    assert dragged > 10
+    _wait_command(probe, mark, "current", {"amps": dragged})
+    time.sleep(1.0)  # longer than the slider's settle time: nothing else follows
+    sent = [json.loads(p) for p in probe.since(mark, "alfen/0/control/set/current")]
+    assert sent == [{"amps": dragged}], sent
+
+    # and by keyboard to 10 A
     mark = probe.mark()
     page.focus("#current")
     page.keyboard.press("Home")
     for _ in range(4):
         page.keyboard.press("ArrowRight")
     _wait_command(probe, mark, "current", {"amps": 10.0})
-    time.sleep(1.0)  # longer than the slider's settle time: nothing else follows
+    time.sleep(1.0)
     sent = [json.loads(p) for p in probe.since(mark, "alfen/0/control/set/current")]
-    assert sent == [{"amps": 10.0}], sent  # four steps, one command
+    assert sent == [{"amps": 10.0}], sent  # five steps in quick succession, one command
     if FULL_CHAIN:  # reached the charger: register 1210 reads back 10 A
         probe.wait_json("alfen/0/state", lambda s: s["setpoint_a"] == 10.0, 15)
 
@@ -323,8 +339,10 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     desk.wait_for_function("document.getElementById('power').textContent !== '—'", timeout=10000)
     time.sleep(0.5)
     desk.screenshot(path=str(ARTIFACTS / "ui-desktop-dashboard.png"), full_page=True)
+    _add_history(system)
     desk.goto(system.url + "#history")
-    desk.wait_for_selector("#sessions-body td")
+    desk.wait_for_selector("#sessions-body td.num")
+    _history_matches_api(system, desk)
     desk.screenshot(path=str(ARTIFACTS / "ui-desktop-history.png"))
     desk.goto(system.url + "#settings")
     desk.wait_for_selector("#cfg-modbus-ip")
@@ -372,6 +390,59 @@ def test_a_battery_keeping_its_charge_is_said_on_the_dashboard(
     )
     assert not page.errors, page.errors
     page.close()
+
+
+def _add_history(system: System) -> None:
+    """Two ended sessions as the controller records them: one with the cost split, one from
+    before the split (its parts unknown)."""
+    store = Store(str(system.tmp / "state"))
+    store.open()
+    base = {"start_energy_wh": 0.0, "charging_time_s": 3000.0}
+    store.add_history(
+        Session(
+            start=1764558000.0,
+            last_energy_wh=7500.0,
+            last_update=1764561600.0,
+            end=1764561600.0,
+            solar_wh=5000.0,
+            battery_wh=500.0,
+            grid_wh=2000.0,
+            solar_cost=0.39,
+            grid_cost=0.6,
+            cost=0.99,
+            **base,
+        )
+    )
+    store.add_history(
+        Session(
+            start=1764471600.0,
+            last_energy_wh=4000.0,
+            last_update=1764475200.0,
+            end=1764475200.0,
+            grid_wh=4000.0,
+            cost=1.0,
+            **base,
+        )
+    )
+    store.close()
+
+
+def _history_matches_api(system: System, page: Any) -> None:
+    rows = page.evaluate(
+        "() => [...document.querySelectorAll('#sessions-body tr')]"
+        ".map((tr) => [...tr.children].map((td) => td.textContent))"
+    )
+    api = _api(system, "/api/sessions")["sessions"]
+    assert len(rows) == len(api) >= 2
+    for row, se in zip(rows, api):
+        money = ["—" if v is None else f"€ {v:.2f}" for v in (se["solar_cost"], se["grid_cost"])]
+        assert row[2] == f"{se['energy_kwh']:.2f} kWh"
+        assert row[3].startswith(f"{se['solar_kwh']:.2f} kWh")
+        assert row[4] == f"{se['grid_kwh']:.2f} kWh"
+        assert row[5:] == [*money, f"€ {se['cost']:.2f}"], (row, se)
+    split, old = rows[-2], rows[-1]  # oldest last
+    assert split[5:] == ["€ 0.39", "€ 0.60", "€ 0.99"] and split[3] == "5.00 kWh (67 %) + battery 0.50"
+    assert old[5:] == ["—", "—", "€ 1.00"]
 
 
 def _quarter_hours(start: float, n: int) -> list:
@@ -463,5 +534,9 @@ def test_no_time_window_links_to_the_setting(system: System, browser: Any) -> No
     link.click()
     page.wait_for_function("document.getElementById('section-schedule').open", timeout=10000)
     assert page.locator("#view-settings").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-schedule-setting.png"))
+    page.goto(system.url + "#history")  # the table scrolls sideways on a phone
+    page.wait_for_selector("#sessions-body td.num")
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-history.png"))
     assert not page.errors, page.errors
     page.close()

@@ -366,9 +366,8 @@
       for (const s of data.sessions) {
         const tr = document.createElement("tr");
         const start = num(s.start) ? new Date(s.start * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "—";
-        const own = num(s.solar_kwh) ? s.solar_kwh + (s.battery_kwh || 0) : null;
         const cells = [start, duration(s.duration_s), fmt(s.energy_kwh, 2, "kWh"),
-          num(own) ? own.toFixed(2) + " kWh" + (num(s.solar_share) ? " (" + Math.round(s.solar_share * 100) + " %)" : "") : "—",
+          num(s.solar_kwh) ? s.solar_kwh.toFixed(2) + " kWh" + (num(s.solar_share) ? " (" + Math.round(s.solar_share * 100) + " %)" : "") + (s.battery_kwh >= 0.005 ? " + battery " + s.battery_kwh.toFixed(2) : "") : "—",
           fmt(s.grid_kwh, 2, "kWh"), money(s.solar_cost, sym), money(s.grid_cost, sym), money(s.cost, sym)];
         cells.forEach((c, i) => { const td = document.createElement("td"); td.textContent = c; if (i >= 2) td.className = "num"; tr.appendChild(td); });
         body.appendChild(tr);
