@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence
 
-from control.model import ChargerView, Decision, Memory, PriceSlot, Prices, SiteView
+from control.model import ChargerView, Decision, Memory, Prices, PriceSlot, SiteView
 
 SITE_ROUND_W = 10  # the page shows kW with two decimals; finer steps only add messages
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from control.model import ChargerView, Decision, Memory, PriceSlot, Prices, SiteView, Status
+from control.model import ChargerView, Decision, Memory, Prices, PriceSlot, SiteView, Status
 from control.report import deadline_report, plan_finish, prices_report, site_report
 
 Q = 900.0  # a quarter hour

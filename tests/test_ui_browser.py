@@ -441,7 +441,9 @@ def _history_matches_api(system: System, page: Any) -> None:
         assert row[4] == f"{se['grid_kwh']:.2f} kWh"
         assert row[5:] == [*money, f"€ {se['cost']:.2f}"], (row, se)
     split, old = rows[-2], rows[-1]  # oldest last
-    assert split[5:] == ["€ 0.39", "€ 0.60", "€ 0.99"] and split[3] == "5.00 kWh (67 %) + battery 0.50"
+    assert (
+        split[5:] == ["€ 0.39", "€ 0.60", "€ 0.99"] and split[3] == "5.00 kWh (67 %) + battery 0.50"
+    )
     assert old[5:] == ["—", "—", "€ 1.00"]
 
 

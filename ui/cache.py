@@ -177,7 +177,7 @@ class StateCache:
             self._graph.append(point)
             site = self._site_locked()
             ev = power if st else None
-            flows = (ev,) + tuple(_num(site.get(k)) if site else None for k in POWER_SERIES[1:])
+            flows = (ev, *(_num(site.get(k)) if site else None for k in POWER_SERIES[1:]))
             self._power.add(point.ts, flows)
             self._bump()
             return point
