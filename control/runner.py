@@ -171,7 +171,7 @@ class Runner:
         self._published_at = float("-inf")
         self._site_sent: Optional[Dict[str, Any]] = None  # last control/site published
         self._site_sent_at = float("-inf")
-        self._prices_sent: Optional[Dict[str, Any]] = None  # last control/prices published
+        self._prices_sent: Optional[Tuple[Any, ...]] = None  # what control/prices was made of
         self._session_saved_at = float("-inf")
         self._memory_saved: Optional[Memory] = None
         self._memory_saved_at = float("-inf")
@@ -550,11 +550,12 @@ class Runner:
             if self.link.publish(self.topics.control_site, json.dumps(site), retain=True):
                 self._site_sent, self._site_sent_at = site, now
         rate = self.static_rate if self.price_source != "tibber" else None
-        prices = report.prices_report(snap.prices, self.currency, rate)
-        if prices != self._prices_sent and self.link.publish(
-            self.topics.control_prices, json.dumps(prices), retain=True
-        ):
-            self._prices_sent = prices
+        p = snap.prices
+        key = (p.source, p.error, p.slots, self.currency, rate)  # no list built per tick
+        if key != self._prices_sent:
+            body = json.dumps(report.prices_report(p, self.currency, rate))
+            if self.link.publish(self.topics.control_prices, body, retain=True):
+                self._prices_sent = key
 
     def _publish_state(self, d: Decision, snap: Snapshot, now: float) -> None:
         body = self.control_state(d, snap, now)
