@@ -9,9 +9,11 @@ fifteen, and with no second keepalive to dbus-flashmq.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from control.model import ChargerView, Decision, Memory, Prices, PriceSlot, SiteView
+from control.scheduled import is_cheap, percentile_limit, slot_at, upcoming
+from control.settings import CoreSettings
 
 SITE_ROUND_W = 10  # the page shows kW with two decimals; finer steps only add messages
 
@@ -101,3 +103,15 @@ def deadline_report(d: Decision, mem: Memory) -> Optional[Dict[str, Any]]:
         "finish": None if finish is None else round(finish),
         "on_time": None if finish is None else finish <= mem.plan_deadline + 1,
     }
+
+
+def strategy_plan(prices: Prices, now: float, s: CoreSettings) -> Tuple[PriceSlot, ...]:
+    """The upcoming slots SCHEDULED's price strategy (level, threshold, percentile) charges in,
+    judged as it judges the current one: what the page marks when no deadline plan runs."""
+    if not s.tibber_enabled or prices.error or slot_at(prices.slots, now) is None:
+        return ()
+    ahead = upcoming(prices.slots, now)
+    if s.strategy == "percentile":  # one limit for all, not one sort per slot
+        limit = percentile_limit(prices.slots, now, s.cheap_percentile)
+        return tuple(x for x in ahead if limit is not None and x.price <= limit)
+    return tuple(x for x in ahead if is_cheap(x, prices.slots, now, s))

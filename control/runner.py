@@ -33,6 +33,7 @@ from control.model import (
     Memory,
     Mode,
     Prices,
+    PriceSlot,
     Snapshot,
     UserSettings,
 )
@@ -172,6 +173,8 @@ class Runner:
         self._site_sent: Optional[Dict[str, Any]] = None  # last control/site published
         self._site_sent_at = float("-inf")
         self._prices_sent: Optional[Tuple[Any, ...]] = None  # what control/prices was made of
+        self._strategy_key: Optional[Tuple[Any, ...]] = None
+        self._strategy_plan: Tuple[PriceSlot, ...] = ()
         self._session_saved_at = float("-inf")
         self._memory_saved: Optional[Memory] = None
         self._memory_saved_at = float("-inf")
@@ -515,15 +518,39 @@ class Runner:
             "session": sess.summary(self.session, now, self.currency),
             "price_now": self.session_price(snap.prices, now),
             "plan": [
-                {"start": s.start, "end": s.end, "price": s.price, "charge": True} for s in d.plan
+                {"start": s.start, "end": s.end, "price": s.price, "charge": True}
+                for s in self._plan(d, snap)
             ],
             "deadline": None
             if u.deadline is None
             else {"energy_kwh": u.deadline[0], "by": u.deadline[1]},
-            "schedule": report.deadline_report(d, self.mem) if u.mode == Mode.SCHEDULED else None,
+            "schedule": report.deadline_report(d, self.mem)
+            if u.mode == Mode.SCHEDULED and self._deadline_set()
+            else None,
             "inputs_ok": snap.site.fresh and snap.charger.online,
             "battery_check": self._battery_check(d, snap),
         }
+
+    def _deadline_set(self) -> bool:
+        """A "N kWh by HH:MM" applies (the user's, else the config's), as SCHEDULED decides."""
+        if self.user.deadline is not None:
+            return self.user.deadline[0] > 0
+        s = self.core_settings
+        return isinstance(s, CoreSettings) and s.deadline_energy_kwh > 0
+
+    def _plan(self, d: Decision, snap: Snapshot) -> Tuple[PriceSlot, ...]:
+        """The slots SCHEDULED charges in: the deadline plan, else those its price strategy
+        picks (worked out once per quarter hour and price update, not every tick)."""
+        s = self.core_settings
+        if d.plan or self.user.mode != Mode.SCHEDULED or not isinstance(s, CoreSettings):
+            return d.plan
+        if self._deadline_set():  # a deadline plan runs (done, or without prices)
+            return ()
+        key = (snap.prices.slots, snap.prices.error, snap.now - snap.now % 900, s)
+        if self._strategy_key != key:
+            self._strategy_key = key
+            self._strategy_plan = report.strategy_plan(snap.prices, snap.now, s)
+        return tuple(p for p in self._strategy_plan if p.end > snap.now)
 
     def _battery_check(self, d: Decision, snap: Snapshot) -> Optional[Dict[str, Any]]:
         """What AUTO's battery check works with, so a user can see the capacity it learned."""
