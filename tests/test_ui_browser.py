@@ -338,6 +338,8 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     desk.goto(system.url)
     desk.wait_for_function("document.getElementById('power').textContent !== '—'", timeout=10000)
     time.sleep(0.5)
+    if FULL_CHAIN:
+        _flow_matches_api(system, desk)
     desk.screenshot(path=str(ARTIFACTS / "ui-desktop-dashboard.png"), full_page=True)
     _add_history(system)
     desk.goto(system.url + "#history")
@@ -540,5 +542,33 @@ def test_no_time_window_links_to_the_setting(system: System, browser: Any) -> No
     page.goto(system.url + "#history")  # the table scrolls sideways on a phone
     page.wait_for_selector("#sessions-body td.num")
     page.screenshot(path=str(ARTIFACTS / "ui-phone-history.png"))
+    assert not page.errors, page.errors
+    page.close()
+
+
+def test_charger_not_answering_is_not_called_bridge_offline(system: System, browser: Any) -> None:
+    """The bridge runs but the charger does not answer it: the bridge says offline yet keeps
+    publishing its state (connected false). Last in this file: it stops the bridge."""
+    for proc in system.procs:
+        if proc.module == "bridge":
+            proc.stop()
+    state = {**example("state"), "ts": time.time(), "connected": False, "power_w": None}
+    system.probe.publish("alfen/0/state", state, retain=True)
+    system.probe.publish("alfen/0/availability", "offline", retain=True)
+    page = _page(browser, 390, 844)
+    page.goto(system.url)
+    page.wait_for_function(
+        "document.getElementById('pill-charger').dataset.state === 'offline'", timeout=10000
+    )
+    banner = page.locator("#offline-banner").text_content()
+    assert banner.startswith("Charger not answering") and "bridge offline" not in banner, banner
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-charger-not-answering.png"))
+    # and when the bridge itself is gone, its state grows old: then it is the bridge
+    old = {**state, "ts": time.time() - 600}
+    system.probe.publish("alfen/0/state", old, retain=True)
+    page.wait_for_function(
+        "document.getElementById('offline-banner').textContent.startsWith('Bridge offline')",
+        timeout=10000,
+    )
     assert not page.errors, page.errors
     page.close()
