@@ -536,7 +536,9 @@ def test_no_time_window_links_to_the_setting(system: System, browser: Any) -> No
     link.wait_for(state="visible", timeout=10000)
     page.screenshot(path=str(ARTIFACTS / "ui-phone-no-window.png"), full_page=True)
     link.click()
-    page.wait_for_function("document.getElementById('section-schedule').open", timeout=10000)
+    page.wait_for_function(
+        "(document.getElementById('section-schedule') || {}).open === true", timeout=10000
+    )
     assert page.locator("#view-settings").is_visible()
     page.screenshot(path=str(ARTIFACTS / "ui-phone-schedule-setting.png"))
     page.goto(system.url + "#history")  # the table scrolls sideways on a phone
