@@ -341,6 +341,10 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     if FULL_CHAIN:
         _flow_matches_api(system, desk)
     desk.screenshot(path=str(ARTIFACTS / "ui-desktop-dashboard.png"), full_page=True)
+    desk.emulate_media(color_scheme="dark")
+    time.sleep(0.3)  # the canvas charts redraw on the scheme change
+    desk.screenshot(path=str(ARTIFACTS / "ui-desktop-dashboard-dark.png"), full_page=True)
+    desk.emulate_media(color_scheme="light")
     _add_history(system)
     desk.goto(system.url + "#history")
     desk.wait_for_selector("#sessions-body td.num")

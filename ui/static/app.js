@@ -136,6 +136,8 @@
     ss.setAttribute("aria-pressed", String(enabled));
 
     renderFlow(on.controller ? s.site : null, on);
+    const site = on.controller && s.site && s.site.fresh ? s.site : null;
+    powerChart.setLive(num(s.ts) ? s.ts : Date.now() / 1000, site);
     renderSession(ctl.session || {}, s.currency_symbol || "€");
     if (s.prices_version !== pricesVersion) { pricesVersion = s.prices_version; loadPrices(); }
     renderPrices(on.controller ? ctl : {}, s.currency_symbol || "€", s.ts);

@@ -63,7 +63,7 @@
       }
       ctx.textAlign = "center"; ctx.textBaseline = "top";
       const tick = this.windowS > 2400 ? 900 : 300;
-      for (let t = Math.ceil(t0 / tick) * tick; t <= now; t += tick) ctx.fillText(hhmm(t), x(t), h - pad.b + 6);
+      for (let t = Math.ceil(t0 / tick) * tick; t <= now; t += tick) if (x(t) < w - pad.r - 16) ctx.fillText(hhmm(t), x(t), h - pad.b + 6);
       ctx.save();
       ctx.beginPath(); ctx.rect(pad.l, pad.t - 2, pw, ph + 4); ctx.clip();
       this.line(ctx, this.max, x, y, t0, css("--max"), 1.5, [3, 4]);
@@ -116,6 +116,11 @@
       this.draw();
     }
     lastT() { return this.t.length ? this.t[this.t.length - 1] : 0; }
+    /** The live values (the site as the page last heard it): drawn after the last mean. */
+    setLive(t, values) {
+      this.live = values ? { t: t, values: values } : null;
+      this.draw();
+    }
     draw() {
       const c = this.canvas, dpr = window.devicePixelRatio || 1;
       const w = c.clientWidth, h = c.clientHeight;
@@ -126,19 +131,23 @@
       const ctx = c.getContext("2d");
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, w, h);
-      const now = Math.max(this.lastT(), Date.now() / 1000);
+      const live = this.live && this.live.t > this.lastT() ? this.live : null;
+      const ts = live ? this.t.concat([live.t]) : this.t;
+      const cols = {};
+      for (const s of this.series) cols[s.key] = live ? this.cols[s.key].concat([live.values[s.key] ?? null]) : this.cols[s.key];
+      const now = Math.max(ts.length ? ts[ts.length - 1] : 0, Date.now() / 1000);
       const t0 = now - this.windowS;
       let hi = 1, lo = 0;  // kW
       for (const s of this.series) {
-        const arr = this.cols[s.key];
+        const arr = cols[s.key];
         for (let i = 0; i < arr.length; i++) {
-          if (this.t[i] < t0 || arr[i] == null) continue;
+          if (ts[i] < t0 || arr[i] == null) continue;
           hi = Math.max(hi, arr[i] / 1000); lo = Math.min(lo, arr[i] / 1000);
         }
       }
       const step = niceStep((hi - lo) / 4);
       hi = Math.ceil(hi / step) * step; lo = Math.floor(lo / step) * step;
-      const pad = { l: 46, r: 8, t: 8, b: 22 };
+      const pad = { l: 56, r: 8, t: 8, b: 22 };
       const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
       const x = (t) => pad.l + ((t - t0) / this.windowS) * pw;
       const y = (v) => pad.t + ph - ((v - lo) / (hi - lo)) * ph;
@@ -153,17 +162,17 @@
       }
       ctx.textAlign = "center"; ctx.textBaseline = "top";
       const tick = this.windowS > 4 * 3600 ? 3600 : 1800;
-      for (let t = Math.ceil(t0 / tick) * tick; t <= now; t += tick) ctx.fillText(hhmm(t), x(t), h - pad.b + 6);
+      for (let t = Math.ceil(t0 / tick) * tick; t <= now; t += tick) if (x(t) < w - pad.r - 16) ctx.fillText(hhmm(t), x(t), h - pad.b + 6);
       ctx.save();
       ctx.beginPath(); ctx.rect(pad.l, pad.t - 2, pw, ph + 4); ctx.clip();
       for (const s of this.series) {
-        const arr = this.cols[s.key];
+        const arr = cols[s.key];
         ctx.strokeStyle = css(s.color); ctx.lineWidth = s.width || 2; ctx.lineJoin = "round";
         ctx.beginPath();
         let pen = false, lastT = null, run = 0;
         const lonely = [];  // a point with no neighbour draws no line: a dot shows it
         for (let i = 0; i < arr.length; i++) {
-          const t = this.t[i], v = arr[i];
+          const t = ts[i], v = arr[i];
           if (v == null || t < t0 || (lastT !== null && t - lastT > 100)) {
             if (run === 1) lonely.push(i - 1);
             pen = false; run = 0;
@@ -178,7 +187,7 @@
         ctx.stroke();
         ctx.fillStyle = css(s.color);
         for (const i of lonely) {
-          ctx.beginPath(); ctx.arc(x(this.t[i]), y(arr[i] / 1000), 3, 0, 2 * Math.PI); ctx.fill();
+          ctx.beginPath(); ctx.arc(x(ts[i]), y(arr[i] / 1000), 3, 0, 2 * Math.PI); ctx.fill();
         }
       }
       ctx.restore();
