@@ -1,5 +1,10 @@
 """The UI's picture of the system: the latest retained MQTT state and a graph ring buffer.
 
+The site's power (the page's power-flow view and power graph) comes from the controller's
+``{base}/control/site``, not from the Venus topics: it is what the controller decides on, with
+its staleness already judged, in one small message a second. Its price slots come from
+``{base}/control/prices`` and are served apart (``/api/prices``), not in every status event.
+
 MQTT callbacks only enqueue (``common.mqtt_link``); one small drain thread (``Feeder``) takes
 events off the queue and writes them here. Request threads and SSE streams only read, under a
 lock, and wait on a condition to hear about changes. Nothing here talks Modbus.
