@@ -71,7 +71,8 @@ class System:
             modbus_port,
             broker.port,
             web={"port": self.web_port},
-            victron={"portal_id": PORTAL},
+            # a keepalive the simulated site missed while it started is repeated within 5 s
+            victron={"portal_id": PORTAL, "keepalive_s": 5},
             pricing={"feed_in_eur_per_kwh": 0.07},
         )
         self.config = write_config(tmp / "config.yaml", cfg)
