@@ -27,6 +27,8 @@ STATE_SCHEMAS: Final[Dict[str, str]] = {
     "state": "state",
     "info": "info",
     "control/state": "control_state",
+    "control/site": "control_site",
+    "control/prices": "control_prices",
 }
 
 
@@ -67,6 +69,16 @@ class Topics:
     @property
     def control_state(self) -> str:
         return self.sub("control/state")
+
+    @property
+    def control_site(self) -> str:
+        """The site's power flows as the controller sees them (for the page's power view)."""
+        return self.sub("control/site")
+
+    @property
+    def control_prices(self) -> str:
+        """The price slots the controller plans SCHEDULED with (retained, on change)."""
+        return self.sub("control/prices")
 
     @property
     def control_availability(self) -> str:

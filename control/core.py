@@ -47,13 +47,13 @@ def decide(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Decision, Memo
 
 def _gate(snap: Snapshot, facts: Mode3Info) -> Optional[Tuple[Status, str]]:
     if not snap.charger.online:
-        return Status.DISCONNECTED, "charger not reachable (bridge offline)"
+        return Status.DISCONNECTED, "charger not reachable: no data from it"
     if facts.fault:
         return facts.status, facts.label + ": not charging"
     if not facts.connected:
         return Status.DISCONNECTED, facts.label if not facts.known else "no vehicle connected"
     if not snap.user.enabled:
-        return Status.WAIT_START, "stopped (StartStop is off)"
+        return Status.WAIT_START, "charging switched off (Start charging resumes it)"
     return None
 
 

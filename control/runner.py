@@ -22,6 +22,7 @@ from common.inbound import Inbox, LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_command, parse_json
 from common.topics import COMMAND_SCHEMAS, Topics
+from control import report
 from control import session as sess
 from control.battery_capacity import CapacityLearner
 from control.forecast import PvForecaster, site_surplus_w
@@ -31,7 +32,9 @@ from control.model import (
     Decision,
     ForecastSlot,
     Memory,
+    Mode,
     Prices,
+    PriceSlot,
     Snapshot,
     UserSettings,
 )
@@ -177,6 +180,11 @@ class Runner:
         self._last_snap: Optional[Snapshot] = None
         self._published: Optional[Dict[str, Any]] = None
         self._published_at = float("-inf")
+        self._site_sent: Optional[Dict[str, Any]] = None  # last control/site published
+        self._site_sent_at = float("-inf")
+        self._prices_sent: Optional[Tuple[Any, ...]] = None  # what control/prices was made of
+        self._strategy_key: Optional[Tuple[Any, ...]] = None
+        self._strategy_plan: Tuple[PriceSlot, ...] = ()
         self._session_saved_at = float("-inf")
         self._memory_saved: Optional[Memory] = None
         self._memory_saved_at = float("-inf")
@@ -273,6 +281,7 @@ class Runner:
         self._sent_at = float("-inf")  # re-send the setpoint and phases now
         self._sent_phases = None
         self._published = None
+        self._site_sent = self._prices_sent = None
         self._keepalive(now)
         # "online" goes out after the next tick's control/state (within a second), as the bridge
         # does with its state: whoever reacts to it must not read the state of a previous run
@@ -324,6 +333,8 @@ class Runner:
                 "uses pricing.static_rate_eur_per_kwh"
             )
         self.static_rate = float(pricing.get("static_rate_eur_per_kwh", 0.25))
+        # solar (and battery) energy in the car costs the export it replaced (0: it was free)
+        self.feed_in_rate = float(pricing.get("feed_in_eur_per_kwh", 0.0))
         self.currency = str(pricing.get("currency", "EUR"))
         self.min_power_w = float(cfg.get("session", {}).get("min_power_w", 100))
 
@@ -422,6 +433,7 @@ class Runner:
         self._command(decision, now)
         self._track_session(snap, now)
         self._publish_state(decision, snap, now)
+        self._publish_site(snap, now)
         self._save_memory(now)
         self._learn_pv(snap, now)
 
@@ -480,7 +492,9 @@ class Runner:
         if not c.online:
             return  # unknown is not "unplugged": keep the session open
         price = self.session_price(snap.prices, now)
-        reading = sess.Reading(now, c.vehicle_connected, c.energy_wh, c.power_w, price, snap.site)
+        reading = sess.Reading(
+            now, c.vehicle_connected, c.energy_wh, c.power_w, price, snap.site, self.feed_in_rate
+        )
         before = self.session
         self.session, ended = sess.update(
             self.session, reading, self.min_power_w, idle_energy_wh=self._idle_wh
@@ -537,15 +551,40 @@ class Runner:
             "session": sess.summary(self.session, now, self.currency),
             "price_now": self.session_price(snap.prices, now),
             "plan": [
-                {"start": s.start, "end": s.end, "price": s.price, "charge": True} for s in d.plan
+                {"start": s.start, "end": s.end, "price": s.price, "charge": True}
+                for s in self._plan(d, snap)
             ],
             "deadline": None
             if u.deadline is None
             else {"energy_kwh": u.deadline[0], "by": u.deadline[1]},
+            "schedule": report.deadline_report(d, self.mem)
+            if u.mode == Mode.SCHEDULED and self._deadline_set()
+            else None,
             "inputs_ok": snap.site.fresh and snap.charger.online,
             "battery_check": self._battery_check(d, snap),
             "storage": self.storage.summary(),
         }
+
+    def _deadline_set(self) -> bool:
+        """A "N kWh by HH:MM" applies (the user's, else the config's), as SCHEDULED decides."""
+        if self.user.deadline is not None:
+            return self.user.deadline[0] > 0
+        s = self.core_settings
+        return isinstance(s, CoreSettings) and s.deadline_energy_kwh > 0
+
+    def _plan(self, d: Decision, snap: Snapshot) -> Tuple[PriceSlot, ...]:
+        """The slots SCHEDULED charges in: the deadline plan, else those its price strategy
+        picks (worked out once per quarter hour and price update, not every tick)."""
+        s = self.core_settings
+        if d.plan or self.user.mode != Mode.SCHEDULED or not isinstance(s, CoreSettings):
+            return d.plan
+        if self._deadline_set():  # a deadline plan runs (done, or without prices)
+            return ()
+        key = (snap.prices.slots, snap.prices.error, snap.now - snap.now % 900, s)
+        if self._strategy_key != key:
+            self._strategy_key = key
+            self._strategy_plan = report.strategy_plan(snap.prices, snap.now, s)
+        return tuple(p for p in self._strategy_plan if p.end > snap.now)
 
     def _battery_check(self, d: Decision, snap: Snapshot) -> Optional[Dict[str, Any]]:
         """What AUTO's battery check works with, so a user can see the capacity it learned."""
@@ -561,6 +600,23 @@ class Runner:
             "learned": s.battery_capacity_kwh is None,
             "fills": fills if isinstance(fills, bool) else None,
         }
+
+    def _publish_site(self, snap: Snapshot, now: float) -> None:
+        """The site's power for the page (on change, at least every heartbeat) and the price
+        slots (on change only: a few times a day)."""
+        site = report.site_report(snap.site, snap.charger, now)
+        if not report.same_site(self._site_sent, site) or (
+            _elapsed(now, self._site_sent_at) >= STATE_HEARTBEAT_S
+        ):
+            if self.link.publish(self.topics.control_site, json.dumps(site), retain=True):
+                self._site_sent, self._site_sent_at = site, now
+        rate = self.static_rate if self.price_source != "tibber" else None
+        p = snap.prices
+        key = (p.source, p.error, p.slots, self.currency, rate)  # no list built per tick
+        if key != self._prices_sent:
+            body = json.dumps(report.prices_report(p, self.currency, rate))
+            if self.link.publish(self.topics.control_prices, body, retain=True):
+                self._prices_sent = key
 
     def _publish_state(self, d: Decision, snap: Snapshot, now: float) -> None:
         body = self.control_state(d, snap, now)

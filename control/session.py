@@ -6,6 +6,9 @@ counts energy: the open session is persisted with its start register and simply 
 Cost and the solar share are attributed per increment of the register, with the price of the
 slot it was charged in and the site flows seen at that moment. The EV is counted last: the house
 uses the solar first, then the EV takes the rest of the PV, then battery discharge, then grid.
+Grid energy costs the import price (the Tibber slot's, or the static rate). Solar energy costs
+what the user gives up by not exporting it (``pricing.feed_in_eur_per_kwh``, 0 by default), and
+so does battery energy: an ESS battery is filled from the PV surplus that would have been fed in.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ class Session:
     last_energy_wh: float  # last register value seen
     last_update: float
     charging_time_s: float = 0.0
-    cost: float = 0.0
+    cost: float = 0.0  # solar_cost + grid_cost (sessions saved before the split: the whole cost)
     solar_wh: float = 0.0
     battery_wh: float = 0.0
     grid_wh: float = 0.0
     end: Optional[float] = None
+    solar_cost: float = 0.0  # solar and battery energy at the feed-in price
+    grid_cost: float = 0.0  # grid energy at the import price
 
     @property
     def energy_wh(self) -> float:
@@ -68,8 +73,9 @@ class Reading:
     plugged: bool
     energy_wh: Optional[float]  # lifetime register; None = unknown (NaN, charger offline)
     power_w: Optional[float]
-    price: Optional[float]  # per kWh for the current slot; None = unknown (cost not counted)
+    price: Optional[float]  # import, per kWh, current slot; None = unknown (grid cost not counted)
     site: SiteView
+    feed_in_price: float = 0.0  # per kWh: what a kWh of solar exported would have earned
 
 
 def ev_sources(ev_w: float, site: SiteView) -> Tuple[float, float, float]:
@@ -109,7 +115,12 @@ def update(
             start_wh = idle_energy_wh
         unseen_wh = r.energy_wh - start_wh  # counted as grid energy at today's price: unknown
         cost = unseen_wh / 1000.0 * r.price if r.price is not None else 0.0
-        return Session(r.now, start_wh, r.energy_wh, r.now, cost=cost, grid_wh=unseen_wh), None
+        return (
+            Session(
+                r.now, start_wh, r.energy_wh, r.now, cost=cost, grid_wh=unseen_wh, grid_cost=cost
+            ),
+            None,
+        )
     return _advance(session, r, min_power_w), None
 
 
@@ -130,13 +141,16 @@ def _advance(s: Session, r: Reading, min_power_w: float) -> Session:
         )
     delta_wh = r.energy_wh - s.last_energy_wh
     solar, battery, grid = ev_sources(r.power_w or 0.0, r.site)
-    cost = s.cost + (delta_wh / 1000.0 * r.price if r.price is not None else 0.0)
+    grid_cost = delta_wh * grid / 1000.0 * r.price if r.price is not None else 0.0
+    solar_cost = delta_wh * (solar + battery) / 1000.0 * r.feed_in_price
     return replace(
         s,
         last_energy_wh=r.energy_wh,
         last_update=r.now,
         charging_time_s=charging_time,
-        cost=cost,
+        cost=s.cost + grid_cost + solar_cost,
+        solar_cost=s.solar_cost + solar_cost,
+        grid_cost=s.grid_cost + grid_cost,
         solar_wh=s.solar_wh + delta_wh * solar,
         battery_wh=s.battery_wh + delta_wh * battery,
         grid_wh=s.grid_wh + delta_wh * grid,
@@ -161,6 +175,7 @@ def summary(session: Optional[Session], now: float, currency: str) -> Dict[str, 
             "cost": None,
             "currency": currency,
             "solar_share": None,
+            **split_summary(None),
         }
     end = session.end if session.end is not None else now
     return {
@@ -173,4 +188,28 @@ def summary(session: Optional[Session], now: float, currency: str) -> Dict[str, 
         "cost": round(session.cost, 4),
         "currency": currency,
         "solar_share": None if session.solar_share is None else round(session.solar_share, 3),
+        **split_summary(session),
+    }
+
+
+def cost_split(session: Session) -> Tuple[Optional[float], Optional[float]]:
+    """(solar_cost, grid_cost), or (None, None) when the session began before the cost was
+    split (its parts do not add up to its cost: the early part is known only as a whole)."""
+    if abs(session.solar_cost + session.grid_cost - session.cost) > 1e-6:
+        return None, None
+    return session.solar_cost, session.grid_cost
+
+
+def split_summary(session: Optional[Session]) -> Dict[str, Any]:
+    """Where the session's energy came from and what each part cost."""
+    if session is None:
+        keys = ("solar_kwh", "battery_kwh", "grid_kwh", "solar_cost", "grid_cost")
+        return dict.fromkeys(keys)
+    solar_cost, grid_cost = cost_split(session)
+    return {
+        "solar_kwh": round(session.solar_wh / 1000.0, 3),
+        "battery_kwh": round(session.battery_wh / 1000.0, 3),
+        "grid_kwh": round(session.grid_wh / 1000.0, 3),
+        "solar_cost": None if solar_cost is None else round(solar_cost, 4),
+        "grid_cost": None if grid_cost is None else round(grid_cost, 4),
     }

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, TextIO
 
 from common.atomic import read_json_or_quarantine, write_json_atomic
 from control.model import Memory, Mode, UserSettings
-from control.session import Session
+from control.session import Session, cost_split
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,11 @@ CSV_COLUMNS = (
     "solar_kwh",
     "battery_kwh",
     "grid_kwh",
+    "solar_cost",
+    "grid_cost",
 )
+# Columns added after the first release: an older database gets them on open (NULL = unknown).
+SPLIT_COLUMNS = ("solar_cost", "grid_cost")
 
 
 def settings_to_dict(s: UserSettings) -> Dict[str, Any]:
@@ -154,6 +158,10 @@ class Store:
             " start REAL NOT NULL UNIQUE, end REAL, energy_wh REAL NOT NULL,"
             " charging_time_s REAL, cost REAL, solar_wh REAL, battery_wh REAL, grid_wh REAL)"
         )
+        have = {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
+        for column in SPLIT_COLUMNS:
+            if column not in have:
+                db.execute(f"ALTER TABLE sessions ADD COLUMN {column} REAL")
         db.commit()
         return db
 
@@ -230,9 +238,11 @@ class Store:
     def add_history(self, s: Session) -> None:
         """Record an ended session (idempotent on its start time: a replay after a crash)."""
         assert self._db is not None, "Store.open() first"
+        solar_cost, grid_cost = cost_split(s)
         self._db.execute(
             "INSERT OR REPLACE INTO sessions (start, end, energy_wh, charging_time_s, cost,"
-            " solar_wh, battery_wh, grid_wh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " solar_wh, battery_wh, grid_wh, solar_cost, grid_cost)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.start,
                 s.end,
@@ -242,19 +252,24 @@ class Store:
                 s.solar_wh,
                 s.battery_wh,
                 s.grid_wh,
+                solar_cost,
+                grid_cost,
             ),
         )
         self._db.commit()
 
     def history(self, limit: int = 100) -> List[Dict[str, Any]]:
         assert self._db is not None, "Store.open() first"
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(sessions)")}
+        # a database the controller has not upgraded yet (the UI reads it read-only)
+        split = ", ".join(c if c in have else "NULL" for c in SPLIT_COLUMNS)
         rows = self._db.execute(
             "SELECT id, start, end, energy_wh, charging_time_s, cost, solar_wh, battery_wh,"
-            " grid_wh FROM sessions ORDER BY start DESC LIMIT ?",
+            f" grid_wh, {split} FROM sessions ORDER BY start DESC LIMIT ?",
             (limit,),
         ).fetchall()
         out = []
-        for rid, start, end, e_wh, ct, cost, sol, bat, grid in rows:
+        for rid, start, end, e_wh, ct, cost, sol, bat, grid, s_cost, g_cost in rows:
             total = (sol or 0) + (bat or 0) + (grid or 0)
             out.append(
                 {
@@ -268,6 +283,8 @@ class Store:
                     "solar_kwh": round((sol or 0) / 1000.0, 3),
                     "battery_kwh": round((bat or 0) / 1000.0, 3),
                     "grid_kwh": round((grid or 0) / 1000.0, 3),
+                    "solar_cost": None if s_cost is None else round(s_cost, 4),
+                    "grid_cost": None if g_cost is None else round(g_cost, 4),
                 }
             )
         return out

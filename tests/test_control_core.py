@@ -115,7 +115,7 @@ def test_unknown_mode3_stays_visible() -> None:
         (charger(mode3="F"), {}, Status.GROUND_FAULT, "state F"),
         (charger(mode3="E"), {}, Status.CP_SHORTED, "state E"),
         (charger(mode3="A", vehicle_connected=False), {}, Status.DISCONNECTED, "no vehicle"),
-        (charger(), {"enabled": False}, Status.WAIT_START, "StartStop"),
+        (charger(), {"enabled": False}, Status.WAIT_START, "Start charging resumes"),
     ],
 )
 def test_gates_pause(ch: ChargerView, user: Dict[str, Any], status: Status, word: str) -> None:

@@ -352,3 +352,45 @@ def test_the_battery_capacity_is_learned_saved_and_restored(broker: Broker, tmp_
     again = Harness(broker, tmp_path).runner  # a restart finds it in the state directory
     again.load()
     assert again.capacity.kwh == runner.capacity.kwh
+
+
+def test_site_power_prices_and_the_solar_cost_are_published(
+    broker: Broker, tmp_path: Path, probe: Probe
+) -> None:
+    """control/site carries what the page's power view shows; control/prices the static rate;
+    a sunny session costs the feed-in price, not the import price (issue 18)."""
+    probe.publish(T.availability, "online", retain=True)
+    probe.publish(T.state, state(energy_wh=5000.0, connected=True), retain=True)
+    h = Harness(broker, tmp_path, pricing={"feed_in_eur_per_kwh": 0.07}).start()
+    try:
+        probe.publish(f"N/{PORTAL}/system/0/Serial", {"value": PORTAL}, retain=True)
+        wait_until(lambda: probe.since(0, f"R/{PORTAL}/keepalive"), 5)
+        system = {
+            "Ac/Grid/L1/Power": -400,
+            "Ac/Grid/L2/Power": 0,
+            "Ac/Grid/L3/Power": 0,
+            "Dc/Pv/Power": 8000,
+            "Ac/Consumption/L1/Power": 3000,
+            "Ac/Consumption/L2/Power": 2300,
+            "Ac/Consumption/L3/Power": 2300,
+            "Dc/Battery/Power": 1000,
+            "Dc/Battery/Soc": 64.5,
+        }
+        for path, value in system.items():
+            probe.publish(f"N/{PORTAL}/system/0/{path}", {"value": value})
+        probe.publish(T.state, state(energy_wh=5000.0, power_w=6900.0), retain=True)
+        site = probe.wait_json(T.control_site, lambda v: v["fresh"] and v["ev_w"] == 6900.0)
+        validate("control_site", site)
+        assert (site["pv_w"], site["grid_w"], site["battery_w"]) == (8000.0, -400.0, 1000.0)
+        assert site["house_w"] == 700.0 and site["battery_soc"] == 64.5  # 7600 W minus the car
+        prices = probe.json(T.control_prices)
+        validate("control_prices", prices)
+        assert prices["source"] == "static" and prices["static_rate"] == 0.25
+        probe.publish(T.state, state(energy_wh=7000.0, power_w=6900.0), retain=True)
+        body = probe.wait_json(T.control_state, lambda v: v["session"]["energy_kwh"] == 2.0)
+        assert body["session"]["solar_cost"] == pytest.approx(0.14)
+        assert body["session"]["grid_cost"] == 0.0 and body["session"]["cost"] == 0.14
+    finally:
+        h.close()
+        for topic in (T.state, f"N/{PORTAL}/system/0/Serial", T.control_site, T.control_prices):
+            probe.publish(topic, b"", retain=True)

@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple
 import pytest
 
 from control.model import SiteView
-from control.session import Reading, Session, ev_sources, summary, update
+from control.session import Reading, Session, ev_sources, split_summary, summary, update
 
 SUNNY = SiteView(grid_power_w=(-500.0, -500.0, -500.0), pv_power_w=8000.0, fresh=True)
 GRID = SiteView(grid_power_w=(3000.0, 3000.0, 3000.0), pv_power_w=0.0, fresh=True)
@@ -17,10 +17,12 @@ UNKNOWN = SiteView()
 Step = Tuple[float, bool, Optional[float], Optional[float], Optional[float], SiteView]
 
 
-def run(steps: List[Step], session: Optional[Session] = None) -> Tuple[Optional[Session], list]:
+def run(
+    steps: List[Step], session: Optional[Session] = None, feed_in: float = 0.0
+) -> Tuple[Optional[Session], list]:
     ended = []
     for t, plugged, e, p, price, site in steps:
-        session, done = update(session, Reading(t, plugged, e, p, price, site))
+        session, done = update(session, Reading(t, plugged, e, p, price, site, feed_in))
         if done is not None:
             ended.append(done)
     return session, ended
@@ -39,8 +41,8 @@ def test_session_starts_at_plug_in_and_ends_at_unplug() -> None:
     assert s is None and len(ended) == 1
     e = ended[0]
     assert (e.start, e.end, e.energy_wh, e.charging_time_s) == (10, 40, 20.0, 20.0)
-    assert e.cost == pytest.approx(0.02 * 0.25)
     assert e.solar_share == pytest.approx(1.0)
+    assert e.cost == 0.0  # all solar, and exporting it would have earned nothing (feed-in 0)
 
 
 def test_restart_in_the_middle_neither_loses_nor_double_counts() -> None:
@@ -149,3 +151,49 @@ def test_an_implausible_idle_reading_is_not_trusted() -> None:
     far, _ = update(None, r, idle_energy_wh=1_000.0)  # 300 kWh unseen: not one session
     assert later is not None and later.start_energy_wh == 302_950.0
     assert far is not None and far.start_energy_wh == 302_950.0
+
+
+def test_solar_costs_the_feed_in_price_and_grid_the_import_price() -> None:
+    """Issue 18: a 100 % solar session cost the full import price. 1 kWh of sun, 1 kWh of
+    battery, 1 kWh of grid at 0.30 import and 0.08 feed-in: 0.16 solar + 0.30 grid."""
+    from_battery = SiteView(grid_power_w=(0.0, 0.0, 0.0), battery_power_w=-7000.0, fresh=True)
+    s, _ = run(
+        [
+            (0, True, 0.0, 0.0, 0.30, SUNNY),
+            (10, True, 1000.0, 7000.0, 0.30, SUNNY),
+            (20, True, 2000.0, 7000.0, 0.30, from_battery),
+            (30, True, 3000.0, 7000.0, 0.30, GRID),
+        ],
+        feed_in=0.08,
+    )
+    assert s is not None
+    assert (s.solar_cost, s.grid_cost) == pytest.approx((0.16, 0.30))
+    assert s.cost == pytest.approx(0.46)
+    parts = split_summary(s)
+    assert (parts["solar_kwh"], parts["battery_kwh"], parts["grid_kwh"]) == (1.0, 1.0, 1.0)
+    assert (parts["solar_cost"], parts["grid_cost"]) == pytest.approx((0.16, 0.30))
+
+
+def test_tibber_slot_prices_apply_to_the_grid_part_only() -> None:
+    s, _ = run(
+        [
+            (0, True, 0.0, 0.0, 0.10, GRID),
+            (10, True, 1000.0, 7000.0, 0.10, GRID),  # cheap slot
+            (20, True, 2000.0, 7000.0, 0.40, GRID),  # expensive slot
+            (30, True, 3000.0, 7000.0, 0.40, SUNNY),  # expensive, but the sun pays
+        ]
+    )
+    assert s is not None and s.grid_cost == pytest.approx(0.50) and s.solar_cost == 0.0
+    assert s.cost == pytest.approx(0.50)
+
+
+def test_a_session_saved_before_the_split_keeps_its_cost_and_says_the_split_is_unknown() -> None:
+    old = {"start": 0.0, "start_energy_wh": 0.0, "last_energy_wh": 1000.0, "last_update": 10.0}
+    persisted = Session.from_dict({**old, "cost": 0.25, "grid_wh": 1000.0})
+    assert persisted is not None
+    s, _ = run([(20, True, 2000.0, 7000.0, 0.30, GRID)], persisted)
+    assert s is not None and s.cost == pytest.approx(0.55)
+    body = summary(s, 20.0, "EUR")
+    assert body["cost"] == pytest.approx(0.55)
+    assert body["solar_cost"] is None and body["grid_cost"] is None
+    assert body["grid_kwh"] == 2.0

@@ -145,3 +145,47 @@ def test_history_survives_reopen(tmp_path: Path) -> None:
     s2.open()
     assert len(s2.history()) == 1
     s2.close()
+
+
+def test_history_keeps_the_cost_split_and_reads_an_older_database(tmp_path: Path) -> None:
+    """A database written before the split has no solar_cost/grid_cost: the UI reads it
+    read-only as it is (parts unknown), and the controller adds the columns on open."""
+    import sqlite3
+
+    from control.store import HISTORY_DB
+
+    old = sqlite3.connect(str(tmp_path / HISTORY_DB))
+    old.execute(
+        "CREATE TABLE sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, start REAL NOT NULL UNIQUE,"
+        " end REAL, energy_wh REAL NOT NULL, charging_time_s REAL, cost REAL, solar_wh REAL,"
+        " battery_wh REAL, grid_wh REAL)"
+    )
+    old.execute("INSERT INTO sessions VALUES (1, 10.0, 20.0, 1000.0, 10.0, 0.25, 1000.0, 0, 0)")
+    old.commit()
+    old.close()
+    reader = Store(str(tmp_path))
+    reader.open_readonly()
+    (row,) = reader.history()
+    reader.close()
+    assert row["cost"] == 0.25 and row["solar_cost"] is None and row["grid_cost"] is None
+    s = Store(str(tmp_path))
+    s.open()
+    split = Session(
+        start=100.0,
+        start_energy_wh=0.0,
+        last_energy_wh=2000.0,
+        last_update=200.0,
+        cost=0.3,
+        solar_wh=1000.0,
+        grid_wh=1000.0,
+        end=200.0,
+        solar_cost=0.0,
+        grid_cost=0.3,
+    )
+    s.add_history(split)
+    new, old_row = s.history()
+    assert (new["solar_cost"], new["grid_cost"], new["cost"]) == (0.0, 0.3, 0.3)
+    assert old_row["solar_cost"] is None and old_row["cost"] == 0.25
+    parsed = list(csv.DictReader(io.StringIO(s.export_csv())))
+    s.close()
+    assert parsed[0]["solar_cost"] == "" and parsed[1]["grid_cost"] == "0.3"

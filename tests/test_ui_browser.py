@@ -11,13 +11,24 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
+from control.session import Session
 from control.store import Store
-from tests.helpers import ROOT, Probe, Proc, base_config, free_port, wait_until, write_config
+from tests.helpers import (
+    ROOT,
+    Probe,
+    Proc,
+    SimProc,
+    base_config,
+    free_port,
+    wait_until,
+    write_config,
+)
 from tests.ui_support import example
 
 pytestmark = pytest.mark.browser
@@ -39,13 +50,31 @@ FULL_CHAIN = (ROOT / "bridge" / "__main__.py").exists() and (
 ).exists()
 
 
+PORTAL = "uibrowser"
+
+
 class System:
     def __init__(self, broker: Any, tmp: Path) -> None:
         self.tmp = tmp
         self.procs: list = []
         self.web_port = free_port()
-        modbus_port = free_port()
-        cfg = base_config(tmp, modbus_port, broker.port, web={"port": self.web_port})
+        # the simulated site: a sunny noon, a car plugged in after half a second
+        world = SimProc(
+            "world",
+            *("--mqtt-port", str(broker.port), "--portal", PORTAL, "--start-hour", "12"),
+            *("--plug-at", "0.5", "--publish-interval-s", "0.5"),
+            log_dir=tmp,
+        )
+        modbus_port = world.modbus
+        cfg = base_config(
+            tmp,
+            modbus_port,
+            broker.port,
+            web={"port": self.web_port},
+            # a keepalive the simulated site missed while it started is repeated within 5 s
+            victron={"portal_id": PORTAL, "keepalive_s": 5},
+            pricing={"feed_in_eur_per_kwh": 0.07},
+        )
         self.config = write_config(tmp / "config.yaml", cfg)
         self.probe = Probe(broker.port)
         self.url = f"http://127.0.0.1:{self.web_port}/ui/"
@@ -53,7 +82,7 @@ class System:
             # the battery capacity the controller learned on earlier days (control/state shows it)
             (tmp / "state").mkdir(parents=True, exist_ok=True)
             Store(str(tmp / "state")).save_battery({"estimates_kwh": [10.2]})
-            self._start("sim", "charger", "--port", str(modbus_port), "--plug-at", "0.5")
+            self.procs.append(world.start())
             self._start("bridge", "--config", str(self.config))
             self._start("control", "--config", str(self.config))
         else:
@@ -137,6 +166,68 @@ def _wait_command(probe: Probe, mark: int, what: str, expected: Dict[str, Any]) 
     wait_until(lambda: expected in [json.loads(p) for p in probe.since(mark, topic)], 8)
 
 
+def _api(system: System, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{system.web_port}{path}", timeout=5) as r:
+        return json.loads(r.read())
+
+
+FLOW_DOM = """() => Object.fromEntries(['pv', 'grid', 'battery', 'house', 'ev'].map((k) => {
+  const n = document.getElementById('flow-' + k);
+  return [k, {w: n.dataset.w, val: n.querySelector('.n-val').textContent,
+              sub: n.querySelector('.n-sub').textContent, flow: n.dataset.flow}];
+}))"""
+
+
+def _flow_matches_api(system: System, page: Any) -> Dict[str, Any]:
+    """The power-flow figures on the page are the API's (retried: both move every second),
+    once the car draws power."""
+
+    seen: list = []
+
+    def same() -> Optional[Dict[str, Any]]:
+        site = _api(system, "/api/status")["site"]
+        dom = page.evaluate(FLOW_DOM)
+        seen[:] = [site, dom]
+        if not site or not site["fresh"] or not (site["ev_w"] or 0) > 100:
+            return None
+        for k, cell in dom.items():
+            w = site[f"{k}_w"]
+            if w is None or cell["w"] == "" or float(cell["w"]) != w:
+                return None
+            assert cell["val"] == f"{abs(w) / 1000:.2f} kW", (k, cell, w)
+        return {"site": site, "dom": dom}
+
+    try:
+        return wait_until(same, 20)  # type: ignore[no-any-return]
+    except AssertionError:
+        raise AssertionError(f"the page's power flow never matched the API: last {seen}") from None
+
+
+SESSION_DOM = """() => ['s-energy', 's-energy-split', 's-cost', 's-cost-split', 's-solar']
+  .map((id) => document.getElementById(id).textContent)"""
+
+
+def _session_matches_api(system: System, page: Any) -> Dict[str, Any]:
+    """The session tiles show the API's figures, the cost in its solar and grid parts."""
+
+    def same() -> Optional[Dict[str, Any]]:
+        se = _api(system, "/api/status")["control"]["session"]
+        energy, split, cost, cost_split, solar = page.evaluate(SESSION_DOM)
+        own = se["solar_kwh"] + se["battery_kwh"]
+        want = (
+            f"{se['energy_kwh']:.2f} kWh",
+            f"€ {se['cost']:.2f}",
+            f"solar € {se['solar_cost']:.2f} · grid € {se['grid_cost']:.2f}",
+            f"{round(se['solar_share'] * 100)} %" if se["solar_share"] is not None else "—",
+        )
+        if (energy, cost, cost_split, solar) != want:
+            return None
+        assert split.startswith(f"solar {own:.2f}") and f"grid {se['grid_kwh']:.2f} kWh" in split
+        return se  # type: ignore[no-any-return]
+
+    return wait_until(same, 15)  # type: ignore[no-any-return]
+
+
 def test_page_live_controls_and_screenshots(system: System, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page = _page(browser, 390, 844)
@@ -153,6 +244,12 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
         timeout=10000,
     )
     probe = system.probe
+    if FULL_CHAIN:  # the simulated sunny site, as the controller sees it, in kW
+        seen = _flow_matches_api(system, page)
+        assert seen["site"]["pv_w"] > 0 and seen["dom"]["pv"]["sub"] == "producing"
+        assert seen["dom"]["ev"]["sub"] == "charging" and seen["dom"]["ev"]["flow"] == "out"
+        soc = round(seen["site"]["battery_soc"])
+        assert seen["dom"]["battery"]["sub"].startswith(f"{soc} %")
 
     # mode: click Auto, then back to Manual (keyboard: arrow keys move within the radio group)
     mark = probe.mark()
@@ -161,6 +258,9 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     if FULL_CHAIN:
         probe.wait_json("alfen/0/control/state", lambda s: s["mode"] == 1, 8)
     page.wait_for_function("document.getElementById('mode-1').checked", timeout=8000)
+    # AUTO sets the current: the slider is disabled and says what AUTO does
+    page.wait_for_function("document.getElementById('current').disabled", timeout=8000)
+    assert page.locator("#current-hint").text_content().startswith("AUTO sets the current")
     mark = probe.mark()
     page.focus("#mode-1")
     page.keyboard.press("ArrowLeft")
@@ -168,13 +268,33 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     if FULL_CHAIN:
         probe.wait_json("alfen/0/control/state", lambda s: s["mode"] == 0, 8)
 
-    # slider: keyboard to 10 A
+    # slider: a drag across many steps sends one command, on release (enabled again in Manual)
+    page.wait_for_function("!document.getElementById('current').disabled", timeout=8000)
+    assert page.locator("#current-hint").text_content().startswith("6 A to 32 A")
+    box = page.locator("#current").bounding_box()
+    mark = probe.mark()
+    mid_y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 2, mid_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, mid_y, steps=25)
+    page.mouse.up()
+    dragged = float(page.eval_on_selector("#current", "e => e.value"))
+    assert dragged > 10
+    _wait_command(probe, mark, "current", {"amps": dragged})
+    time.sleep(1.0)  # longer than the slider's settle time: nothing else follows
+    sent = [json.loads(p) for p in probe.since(mark, "alfen/0/control/set/current")]
+    assert sent == [{"amps": dragged}], sent
+
+    # and by keyboard to 10 A
     mark = probe.mark()
     page.focus("#current")
     page.keyboard.press("Home")
     for _ in range(4):
         page.keyboard.press("ArrowRight")
     _wait_command(probe, mark, "current", {"amps": 10.0})
+    time.sleep(1.0)
+    sent = [json.loads(p) for p in probe.since(mark, "alfen/0/control/set/current")]
+    assert sent == [{"amps": 10.0}], sent  # five steps in quick succession, one command
     if FULL_CHAIN:  # reached the charger: register 1210 reads back 10 A
         probe.wait_json("alfen/0/state", lambda s: s["setpoint_a"] == 10.0, 15)
 
@@ -193,6 +313,9 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
         _wait_command(probe, mark, "startstop", {"enabled": True})
         probe.wait_json("alfen/0/state", lambda s: s["setpoint_a"] == 10.0, 15)
 
+    if FULL_CHAIN:
+        se = _session_matches_api(system, page)
+        assert se["energy_kwh"] > 0 and se["solar_kwh"] > 0
     time.sleep(1.5)  # a few graph points
     page.screenshot(path=str(ARTIFACTS / "ui-phone-dashboard.png"), full_page=True)
 
@@ -222,9 +345,17 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     desk.goto(system.url)
     desk.wait_for_function("document.getElementById('power').textContent !== '—'", timeout=10000)
     time.sleep(0.5)
+    if FULL_CHAIN:
+        _flow_matches_api(system, desk)
     desk.screenshot(path=str(ARTIFACTS / "ui-desktop-dashboard.png"), full_page=True)
+    desk.emulate_media(color_scheme="dark")
+    time.sleep(0.3)  # the canvas charts redraw on the scheme change
+    desk.screenshot(path=str(ARTIFACTS / "ui-desktop-dashboard-dark.png"), full_page=True)
+    desk.emulate_media(color_scheme="light")
+    _add_history(system)
     desk.goto(system.url + "#history")
-    desk.wait_for_selector("#sessions-body td")
+    desk.wait_for_selector("#sessions-body td.num")
+    _history_matches_api(system, desk)
     desk.screenshot(path=str(ARTIFACTS / "ui-desktop-history.png"))
     desk.goto(system.url + "#settings")
     desk.wait_for_selector("#cfg-modbus-ip")
@@ -268,6 +399,189 @@ def test_a_battery_keeping_its_charge_is_said_on_the_dashboard(
     page.wait_for_function(
         "document.getElementById('meta').textContent"
         ".includes('battery 10.2 kWh (learned), keeps its charge today')",
+        timeout=10000,
+    )
+    assert not page.errors, page.errors
+    page.close()
+
+
+def _add_history(system: System) -> None:
+    """Two ended sessions as the controller records them: one with the cost split, one from
+    before the split (its parts unknown)."""
+    store = Store(str(system.tmp / "state"))
+    store.open()
+    base = {"start_energy_wh": 0.0, "charging_time_s": 3000.0}
+    store.add_history(
+        Session(
+            start=1764558000.0,
+            last_energy_wh=7500.0,
+            last_update=1764561600.0,
+            end=1764561600.0,
+            solar_wh=5000.0,
+            battery_wh=500.0,
+            grid_wh=2000.0,
+            solar_cost=0.39,
+            grid_cost=0.6,
+            cost=0.99,
+            **base,
+        )
+    )
+    store.add_history(
+        Session(
+            start=1764471600.0,
+            last_energy_wh=4000.0,
+            last_update=1764475200.0,
+            end=1764475200.0,
+            grid_wh=4000.0,
+            cost=1.0,
+            **base,
+        )
+    )
+    store.close()
+
+
+def _history_matches_api(system: System, page: Any) -> None:
+    rows = page.evaluate(
+        "() => [...document.querySelectorAll('#sessions-body tr')]"
+        ".map((tr) => [...tr.children].map((td) => td.textContent))"
+    )
+    api = _api(system, "/api/sessions")["sessions"]
+    assert len(rows) == len(api) >= 2
+    for row, se in zip(rows, api):
+        money = ["—" if v is None else f"€ {v:.2f}" for v in (se["solar_cost"], se["grid_cost"])]
+        assert row[2] == f"{se['energy_kwh']:.2f} kWh"
+        assert row[3].startswith(f"{se['solar_kwh']:.2f} kWh")
+        assert row[4] == f"{se['grid_kwh']:.2f} kWh"
+        assert row[5:] == [*money, f"€ {se['cost']:.2f}"], (row, se)
+    split, old = rows[-2], rows[-1]  # oldest last
+    assert (
+        split[5:] == ["€ 0.39", "€ 0.60", "€ 0.99"] and split[3] == "5.00 kWh (67 %) + battery 0.50"
+    )
+    assert old[5:] == ["—", "—", "€ 1.00"]
+
+
+def _quarter_hours(start: float, n: int) -> list:
+    return [
+        {"start": start + 900 * i, "end": start + 900 * (i + 1), "price": 0.30 - 0.01 * (i % 20)}
+        for i in range(n)
+    ]
+
+
+def _stop_controller(system: System) -> None:
+    for proc in system.procs:
+        if proc.module == "control":
+            proc.stop()
+
+
+def test_scheduled_shows_its_plan_deadline_and_expected_finish(
+    system: System, browser: Any
+) -> None:
+    """What the controller publishes in SCHEDULED with a deadline plan: the price chart of the
+    15-minute slots, the slots it charges in, the deadline and the expected finish."""
+    _stop_controller(system)
+    now = time.time()
+    first = now - now % 900
+    slots = _quarter_hours(first - 3600, 40)
+    plan = [{**q, "charge": True} for q in slots[8:12]]  # 4 quarter hours, an hour from now
+    deadline, finish = first + 6 * 3600, plan[-1]["end"] - 300
+    by = time.strftime("%H:%M", time.localtime(deadline))
+    ctl = {
+        **example("control_state"),
+        "mode": 2,
+        "mode_name": "scheduled",
+        "status": 6,
+        "reason": "cheapest slots start at 10:00 (9.2 kWh by 15:00)",
+        "plan": plan,
+        "price_now": 0.29,
+        "schedule": {
+            "by": deadline,
+            "by_hhmm": by,
+            "energy_kwh": 20.0,
+            "left_kwh": 9.2,
+            "finish": finish,
+            "on_time": True,
+        },
+    }
+    prices = {**example("control_prices"), "slots": slots}
+    system.probe.publish("alfen/0/control/prices", prices, retain=True)
+    system.probe.publish("alfen/0/control/state", ctl, retain=True)
+    system.probe.publish("alfen/0/control/availability", "online", retain=True)
+    shown = [q for q in slots if q["end"] > now - 3600]
+    for name, width, height in (("desktop", 1366, 900), ("phone", 390, 844)):
+        page = _page(browser, width, height)
+        page.goto(system.url)
+        page.wait_for_function(
+            f"document.querySelectorAll('#prices rect.slot').length === {len(shown)}",
+            timeout=10000,
+        )
+        assert page.locator("#prices rect.slot-charge").count() == len(plan)
+        assert page.locator("#prices-deadline").count() == 1
+        assert page.locator("#prices-finish").count() == 1
+        hhmm = page.evaluate(f"window.Charts.hhmm({finish})")
+        line = page.locator("#plan-deadline").text_content()
+        assert line == f"20 kWh by {by} · 9.2 kWh to go · expected finish {hhmm}", line
+        assert page.locator("#plan-nowindow").is_hidden()
+        assert page.locator("#price-now").text_content() == "€ 0.290/kWh"
+        assert page.locator("#current").is_disabled()  # SCHEDULED sets the current
+        page.locator("#prices-card").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"ui-{name}-scheduled.png"), full_page=True)
+        assert not page.errors, page.errors
+        page.close()
+
+
+def test_no_time_window_links_to_the_setting(system: System, browser: Any) -> None:
+    _stop_controller(system)
+    ctl = {
+        **example("control_state"),
+        "mode": 2,
+        "status": 6,
+        "reason": "no time window configured",
+        "plan": [],
+    }
+    system.probe.publish("alfen/0/control/prices", {**example("control_prices"), "slots": []})
+    system.probe.publish("alfen/0/control/state", ctl, retain=True)
+    system.probe.publish("alfen/0/control/availability", "online", retain=True)
+    page = _page(browser, 390, 844)
+    page.goto(system.url)
+    link = page.locator("#plan-nowindow-link")
+    link.wait_for(state="visible", timeout=10000)
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-no-window.png"), full_page=True)
+    link.click()
+    page.wait_for_function(
+        "(document.getElementById('section-schedule') || {}).open === true", timeout=10000
+    )
+    assert page.locator("#view-settings").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-schedule-setting.png"))
+    _add_history(system)  # the same rows as above (recorded once: their start is the key)
+    page.goto(system.url + "#history")  # the table scrolls sideways on a phone
+    page.wait_for_selector("#sessions-body td.num")
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-history.png"))
+    assert not page.errors, page.errors
+    page.close()
+
+
+def test_charger_not_answering_is_not_called_bridge_offline(system: System, browser: Any) -> None:
+    """The bridge runs but the charger does not answer it: the bridge says offline yet keeps
+    publishing its state (connected false). Last in this file: it stops the bridge."""
+    for proc in system.procs:
+        if proc.module == "bridge":
+            proc.stop()
+    state = {**example("state"), "ts": time.time(), "connected": False, "power_w": None}
+    system.probe.publish("alfen/0/state", state, retain=True)
+    system.probe.publish("alfen/0/availability", "offline", retain=True)
+    page = _page(browser, 390, 844)
+    page.goto(system.url)
+    page.wait_for_function(
+        "document.getElementById('pill-charger').dataset.state === 'offline'", timeout=10000
+    )
+    banner = page.locator("#offline-banner").text_content()
+    assert banner.startswith("Charger not answering") and "bridge offline" not in banner, banner
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-charger-not-answering.png"))
+    # and when the bridge itself is gone, its state grows old: then it is the bridge
+    old = {**state, "ts": time.time() - 600}
+    system.probe.publish("alfen/0/state", old, retain=True)
+    page.wait_for_function(
+        "document.getElementById('offline-banner').textContent.startsWith('Bridge offline')",
         timeout=10000,
     )
     assert not page.errors, page.errors

@@ -76,6 +76,26 @@ def graph() -> Any:
     return jsonify(ctx().cache.graph(since_ts))
 
 
+@api.get("/api/power")
+def power() -> Any:
+    """The site's power flows, one mean per 30 s for the last hours (the power graph)."""
+    since = request.args.get("since", "0")
+    try:
+        since_ts = float(since)
+    except ValueError:
+        return problem(400, f"since: {since!r} is not a number (unix seconds)")
+    if since_ts != since_ts:  # NaN
+        since_ts = 0.0
+    return jsonify(ctx().cache.power(since_ts))
+
+
+@api.get("/api/prices")
+def prices() -> Any:
+    """The import prices the controller plans SCHEDULED with (its ``control/prices``)."""
+    body = ctx().cache.prices()
+    return jsonify(body if body is not None else {"source": "none", "slots": []})
+
+
 @api.get("/api/config/schema")
 def config_schema() -> Response:
     return jsonify(load_schema("config"))

@@ -1,5 +1,10 @@
 """The UI's picture of the system: the latest retained MQTT state and a graph ring buffer.
 
+The site's power (the page's power-flow view and power graph) comes from the controller's
+``{base}/control/site``, not from the Venus topics: it is what the controller decides on, with
+its staleness already judged, in one small message a second. Its price slots come from
+``{base}/control/prices`` and are served apart (``/api/prices``), not in every status event.
+
 MQTT callbacks only enqueue (``common.mqtt_link``); one small drain thread (``Feeder``) takes
 events off the queue and writes them here. Request threads and SSE streams only read, under a
 lock, and wait on a condition to hear about changes. Nothing here talks Modbus.
@@ -27,6 +32,13 @@ GRAPH_PERIOD_S = 1.0
 GRAPH_SAMPLES = 3600
 # A state snapshot older than this (seconds) counts as stale: the bridge died without its LWT.
 STALE_AFTER_S = 30.0
+# The bridge republishes an unchanged state every 30 s, also while the charger is not answering:
+# a state younger than this means the bridge itself runs.
+BRIDGE_ALIVE_S = 65.0
+# The power graph: one mean per 30 s for 6 hours (720 points; the page shows the last 3 hours).
+POWER_BUCKET_S = 30.0
+POWER_POINTS = 720
+POWER_SERIES = ("ev_w", "pv_w", "grid_w", "battery_w")
 
 
 def finite(value: Any) -> Any:
@@ -44,6 +56,42 @@ def _num(value: Any) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+class PowerHistory:
+    """Means of the site's power flows per ``POWER_BUCKET_S``: hours of graph in a few KB."""
+
+    def __init__(self, bucket_s: float = POWER_BUCKET_S, points: int = POWER_POINTS) -> None:
+        self.bucket_s = bucket_s
+        self.points: Deque[Tuple[float, Tuple[Optional[float], ...]]] = deque(maxlen=points)
+        self._bucket: Optional[float] = None
+        self._sums = [0.0] * len(POWER_SERIES)
+        self._counts = [0] * len(POWER_SERIES)
+
+    def add(self, ts: float, values: Tuple[Optional[float], ...]) -> None:
+        bucket = ts - ts % self.bucket_s
+        if self._bucket is not None and bucket != self._bucket:
+            self._flush()
+        self._bucket = bucket
+        for i, v in enumerate(values):
+            if v is not None:
+                self._sums[i] += v
+                self._counts[i] += 1
+
+    def _flush(self) -> None:
+        if self._bucket is None:
+            return
+        means = tuple(round(s / n) if n else None for s, n in zip(self._sums, self._counts))
+        self.points.append((self._bucket + self.bucket_s / 2, means))
+        self._sums = [0.0] * len(POWER_SERIES)
+        self._counts = [0] * len(POWER_SERIES)
+
+    def columns(self, since: float) -> Dict[str, List[Any]]:
+        points = [p for p in self.points if p[0] > since]
+        out: Dict[str, List[Any]] = {"bucket_s": [self.bucket_s], "t": [p[0] for p in points]}
+        for i, name in enumerate(POWER_SERIES):
+            out[name] = [p[1][i] for p in points]
+        return out
 
 
 @dataclass(frozen=True)
@@ -71,7 +119,11 @@ class StateCache:
         self._control_avail: Optional[str] = None
         self._error: Optional[Dict[str, Any]] = None
         self._config_notice: Optional[Dict[str, Any]] = None
+        self._site: Optional[Dict[str, Any]] = None
+        self._prices: Optional[Dict[str, Any]] = None
+        self._prices_version = 0
         self._graph: Deque[Sample] = deque(maxlen=GRAPH_SAMPLES)
+        self._power = PowerHistory()
 
     # ---- writers (the feeder thread) ---------------------------------------------------
     def set_broker(self, connected: bool) -> None:
@@ -98,6 +150,8 @@ class StateCache:
             "control/state": "_control",
             "error": "_error",
             "config/changed": "_config_notice",
+            "control/site": "_site",
+            "control/prices": "_prices",
         }.get(suffix)
         if slot is None:
             return False
@@ -105,6 +159,10 @@ class StateCache:
         if value is None and payload:  # an empty retained payload clears; junk is ignored
             return False
         with self._lock:
+            if slot == "_prices":
+                if value == self._prices:
+                    return True
+                self._prices_version += 1  # the page fetches /api/prices when this moves
             setattr(self, slot, value)
             self._bump()
         return True
@@ -126,6 +184,10 @@ class StateCache:
             power = _num(st.get("power_w")) if st else None
             point = Sample(round(self.clock(), 1), actual, allowed, smax, power)
             self._graph.append(point)
+            site = self._site_locked()
+            ev = power if st else None
+            flows = (ev, *(_num(site.get(k)) if site else None for k in POWER_SERIES[1:]))
+            self._power.add(point.ts, flows)
             self._bump()
             return point
 
@@ -145,6 +207,24 @@ class StateCache:
         with self._lock:
             return self._version
 
+    def _site_locked(self) -> Optional[Dict[str, Any]]:
+        """The controller's last control/site while it is current, else None (unknown)."""
+        site = self._site
+        if not (site and self._broker and self._control_avail == "online"):
+            return None
+        ts = _num(site.get("ts"))
+        return site if ts is None or self.clock() - ts < STALE_AFTER_S + 5 else None
+
+    def _bridge_alive_locked(self) -> bool:
+        """The bridge process runs: it says online, or its state is fresh (the charger does not
+        answer it, so it says offline but keeps publishing)."""
+        if not self._broker:
+            return False
+        if self._bridge_avail == "online":
+            return True
+        ts = _num(self._state.get("ts")) if self._state else None
+        return ts is not None and self.clock() - ts < BRIDGE_ALIVE_S
+
     def _charger_online_locked(self) -> bool:
         st = self._state
         if not (self._broker and self._bridge_avail == "online" and st):
@@ -157,7 +237,7 @@ class StateCache:
         """The ``/api/status`` document: JSON-safe, NaN-free."""
         with self._lock:
             broker = self._broker
-            bridge = broker and self._bridge_avail == "online"
+            bridge = self._bridge_alive_locked()
             charger = self._charger_online_locked()
             controller = broker and self._control_avail == "online"
             ctl = self._control
@@ -183,6 +263,8 @@ class StateCache:
                     "last_error": self._error,
                     "config_changed": self._config_notice,
                     "sample": _sample_dict(last) if last else None,
+                    "site": self._site_locked(),
+                    "prices_version": self._prices_version,
                     "version": self._version,
                 }
             )
@@ -190,6 +272,16 @@ class StateCache:
     def station_max_a(self) -> Optional[float]:
         with self._lock:
             return _num(self._state.get("station_max_current_a")) if self._state else None
+
+    def prices(self) -> Optional[Dict[str, Any]]:
+        """The controller's price slots (``{base}/control/prices``), or None before any."""
+        with self._lock:
+            return self._prices
+
+    def power(self, since: float = 0.0) -> Dict[str, List[Any]]:
+        """Columnar power-flow means newer than ``since`` (W; grid + import, battery + charging)."""
+        with self._lock:
+            return self._power.columns(since)
 
     def graph(self, since: float = 0.0) -> Dict[str, List[Any]]:
         """Columnar graph points newer than ``since`` (compact for a 3600-point reload)."""
@@ -277,6 +369,8 @@ def subscriptions(topics: Topics) -> Tuple[str, ...]:
             "availability",
             "control/state",
             "control/availability",
+            "control/site",
+            "control/prices",
             "error",
             "config/changed",
         )

@@ -30,6 +30,8 @@ CSV_FIELDS = (
     "solar_kwh",
     "battery_kwh",
     "grid_kwh",
+    "solar_cost",
+    "grid_cost",
 )
 
 

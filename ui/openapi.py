@@ -115,6 +115,32 @@ def openapi_document() -> Dict[str, Any]:
                     },
                 }
             },
+            "/api/power": {
+                "get": {
+                    "summary": "The site's power flows (W), one mean per 30 s for 6 hours, columnar",
+                    "parameters": [
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "number"},
+                            "description": "Only points newer than this unix time",
+                        }
+                    ],
+                    "responses": {
+                        "200": _resp(
+                            "t, ev_w, pv_w, grid_w (+ import), battery_w (+ charging)", obj
+                        ),
+                        "400": _resp("since is not a number", _ERROR),
+                    },
+                }
+            },
+            "/api/prices": {
+                "get": {
+                    "summary": "The import price slots the controller plans with (control/prices)",
+                    "responses": {"200": _resp("schemas/control_prices.schema.json", obj)},
+                }
+            },
             "/api/events": {
                 "get": {
                     "summary": "Server-Sent Events: 'status' events with the /api/status document",

@@ -11,8 +11,18 @@
   const TOKEN_KEY = "alfen-ui-token";
   // A user's change outranks the server's state this long: a status event may predate it.
   const USER_HOLD_MS = 4000;
+  // The slider sends one command once the user has stopped moving it this long (not one per step).
+  const SLIDER_SETTLE_MS = 700;
+  const MODE_WORD = { 1: "AUTO", 2: "SCHEDULED" };
   let last = null, writable = false, sliderBusyUntil = 0, modeBusyUntil = 0, es = null, pollTimer = null, tokenRequired = false;
+  let prices = { slots: [] }, pricesVersion = null;
   const chart = new window.Charts.CurrentChart($("graph"), 30 * 60);
+  const powerChart = new window.Charts.PowerChart($("power-graph"), 3 * 3600, [
+    { key: "grid_w", color: "--grid", width: 1.5 },
+    { key: "battery_w", color: "--battery", width: 1.5 },
+    { key: "pv_w", color: "--pv", width: 2 },
+    { key: "ev_w", color: "--accent", width: 2.5 },
+  ]);
 
   const num = (v) => typeof v === "number" && isFinite(v);
   const fmt = (v, d, unit) => (num(v) ? v.toFixed(d) + (unit ? " " + unit : "") : "—");
@@ -72,15 +82,16 @@
     const down = [];
     if (!on.broker) down.push("MQTT broker unreachable");
     else {
-      if (!on.bridge) down.push("charger bridge offline");
-      else if (!on.charger) down.push("charger not responding");
+      // the bridge runs but gets no answer over Modbus: the charger's side, not the bridge's
+      if (!on.bridge) down.push("bridge offline: no data from the charger");
+      else if (!on.charger) down.push("charger not answering (the bridge keeps trying)");
       if (!on.controller) down.push("controller offline");
     }
     const banner = $("offline-banner");
     banner.hidden = !down.length;
     banner.textContent = down.length ? capital(down.join(" · ")) + " — controls are disabled until it is back." : "";
     writable = down.length === 0;
-    for (const el of document.querySelectorAll("#mode-group input, #current, #startstop")) el.disabled = !writable;
+    for (const el of document.querySelectorAll("#mode-group input, #startstop")) el.disabled = !writable;
 
     const st = s.state || {}, ctl = s.control || {}, info = s.info || {};
     $("charger-name").textContent = [info.manufacturer || "Alfen", info.name, info.serial].filter(Boolean).join(" · ");
@@ -116,19 +127,20 @@
     const smax = num(s.station_max_current_a) ? s.station_max_current_a : num(ctl.max_current_a) ? ctl.max_current_a : 32;
     const slider = $("current");
     slider.max = String(Math.max(6, Math.floor(smax)));
-    $("current-max").textContent = fmt(smax, 0);
-    if (Date.now() > sliderBusyUntil && num(ctl.set_current_a)) {
-      slider.value = String(ctl.set_current_a);
-      $("current-out").textContent = fmt(ctl.set_current_a, 0, "A");
-    }
+    renderSlider(ctl, on, smax);
+    document.body.dataset.mode = on.controller && num(ctl.mode) ? String(ctl.mode) : "";
     const enabled = ctl.enabled === true;
     const ss = $("startstop");
     ss.dataset.on = String(enabled);
     ss.textContent = enabled ? "Stop charging" : "Start charging";
     ss.setAttribute("aria-pressed", String(enabled));
 
+    renderFlow(on.controller ? s.site : null, on);
+    const site = on.controller && s.site && s.site.fresh ? s.site : null;
+    powerChart.setLive(num(s.ts) ? s.ts : Date.now() / 1000, site);
     renderSession(ctl.session || {}, s.currency_symbol || "€");
-    renderPrices(ctl, s.currency_symbol || "€", s.ts);
+    if (s.prices_version !== pricesVersion) { pricesVersion = s.prices_version; loadPrices(); }
+    renderPrices(on.controller ? ctl : {}, s.currency_symbol || "€", s.ts);
     if (s.sample) chart.push(s.sample);
     const g = s.sample;
     $("graph-summary").textContent = g && num(g.actual_a)
@@ -136,26 +148,135 @@
       : "Last 30 minutes.";
   }
   function capital(t) { return t.charAt(0).toUpperCase() + t.slice(1); }
+  // In AUTO and SCHEDULED the controller sets the current: the slider shows what it does and
+  // is disabled, so a user does not think a move changes anything until Manual.
+  function renderSlider(ctl, on, smax) {
+    const slider = $("current"), hint = $("current-hint"), auto = MODE_WORD[ctl.mode];
+    slider.disabled = !writable || !!auto;
+    if (auto && on.controller) {
+      const amps = num(ctl.commanded_current_a) ? ctl.commanded_current_a : 0;
+      slider.value = String(Math.max(6, Math.round(amps)));
+      $("current-out").textContent = fmt(amps, 1, "A");
+      hint.textContent = auto + " sets the current: " + (amps > 0 ? fmt(amps, 1, "A") + " now" : "paused") + (ctl.reason ? " — " + ctl.reason : "") + ". Switch to Manual to set it yourself.";
+      hint.dataset.kind = "auto";
+      return;
+    }
+    hint.dataset.kind = "";
+    hint.textContent = "6 A to " + fmt(smax, 0) + " A (station maximum). Used in Manual mode.";
+    if (Date.now() > sliderBusyUntil && num(ctl.set_current_a)) {
+      slider.value = String(ctl.set_current_a);
+      $("current-out").textContent = fmt(ctl.set_current_a, 0, "A");
+    }
+  }
+
+  const FLOW_IDLE_W = 50;  // below this a flow counts as none (meter noise)
+  function kw(w) { return num(w) ? (Math.abs(w) / 1000).toFixed(2) + " kW" : "—"; }
+  function renderFlow(site, on) {
+    const note = $("flow-note");
+    const set = (id, w, sub, dir) => {
+      const n = $(id);
+      n.querySelector(".n-val").textContent = kw(w);
+      n.querySelector(".n-sub").textContent = sub;
+      n.dataset.w = num(w) ? String(w) : "";
+      n.dataset.flow = num(w) && Math.abs(w) >= FLOW_IDLE_W ? dir : "idle";
+    };
+    if (!site) {
+      note.textContent = on.controller ? "No site data from the controller yet." : "Controller offline: no site data.";
+      for (const id of ["flow-pv", "flow-grid", "flow-battery", "flow-house", "flow-ev"]) set(id, null, "", "idle");
+      drawFlowLines();
+      return;
+    }
+    note.textContent = site.fresh ? "Live, as the controller sees the Victron system." : "Victron data missing or stale: unknown values show —.";
+    const g = site.grid_w, b = site.battery_w;
+    set("flow-pv", site.pv_w, num(site.pv_w) && site.pv_w >= FLOW_IDLE_W ? "producing" : "", "in");
+    set("flow-grid", g, !num(g) ? "" : g >= FLOW_IDLE_W ? "importing" : g <= -FLOW_IDLE_W ? "exporting" : "idle", num(g) && g < 0 ? "out" : "in");
+    const soc = num(site.battery_soc) ? Math.round(site.battery_soc) + " %" : "";
+    const bdir = !num(b) ? "" : b >= FLOW_IDLE_W ? "charging" : b <= -FLOW_IDLE_W ? "discharging" : "idle";
+    set("flow-battery", b, [soc, bdir].filter(Boolean).join(" · "), num(b) && b > 0 ? "out" : "in");
+    set("flow-house", site.house_w, "", "out");
+    set("flow-ev", site.ev_w, num(site.ev_w) && site.ev_w >= FLOW_IDLE_W ? "charging" : on.charger ? "not charging" : "", "out");
+    drawFlowLines();
+  }
+  function drawFlowLines() {
+    const svg = $("flow-lines"), box = $("flow").getBoundingClientRect(), hub = $("flow-hub").getBoundingClientRect();
+    if (!box.width) return;
+    const NS = "http://www.w3.org/2000/svg";
+    const cx = hub.left + hub.width / 2 - box.left, cy = hub.top + hub.height / 2 - box.top;
+    svg.setAttribute("viewBox", "0 0 " + box.width + " " + box.height);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    for (const id of ["flow-pv", "flow-grid", "flow-battery", "flow-house", "flow-ev"]) {
+      const n = $(id), r = n.getBoundingClientRect();
+      const line = document.createElementNS(NS, "line");
+      line.setAttribute("x1", r.left + r.width / 2 - box.left); line.setAttribute("y1", r.top + r.height / 2 - box.top);
+      line.setAttribute("x2", cx); line.setAttribute("y2", cy);
+      line.setAttribute("class", "flow-line " + id);
+      line.dataset.flow = n.dataset.flow;
+      svg.appendChild(line);
+    }
+  }
+  new ResizeObserver(drawFlowLines).observe($("flow"));
+
+  function money(v, sym) { return num(v) ? sym + " " + v.toFixed(2) : "—"; }
   function renderSession(se, sym) {
     $("session-tag").textContent = se.active ? "active" : se.start ? "last" : "";
     $("s-time").textContent = duration(se.time_s);
     $("s-energy").textContent = fmt(se.energy_kwh, 2, "kWh");
-    $("s-cost").textContent = num(se.cost) ? sym + " " + se.cost.toFixed(2) : "—";
+    $("s-cost").textContent = money(se.cost, sym);
     $("s-solar").textContent = num(se.solar_share) ? Math.round(se.solar_share * 100) + " %" : "—";
+    const own = num(se.solar_kwh) || num(se.battery_kwh) ? (se.solar_kwh || 0) + (se.battery_kwh || 0) : null;
+    $("s-energy-split").textContent = num(own) && num(se.grid_kwh)
+      ? "solar " + own.toFixed(2) + (se.battery_kwh >= 0.005 ? " (battery " + se.battery_kwh.toFixed(2) + ")" : "") + " · grid " + se.grid_kwh.toFixed(2) + " kWh" : "";
+    $("s-cost-split").textContent = num(se.solar_cost) && num(se.grid_cost)
+      ? "solar " + money(se.solar_cost, sym) + " · grid " + money(se.grid_cost, sym)
+      : num(se.cost) && se.active !== undefined && se.start ? "split unknown (began before the split)" : "";
+  }
+
+  async function loadPrices() {
+    try {
+      const r = await fetch("/api/prices", { cache: "no-store" });
+      if (r.ok) { prices = await r.json(); renderPrices.key = null; if (last) render(last); }
+    } catch (e) { /* the next status event retries */ }
   }
   function renderPrices(ctl, sym, now) {
     const plan = Array.isArray(ctl.plan) ? ctl.plan : [];
-    const show = plan.length > 0 && (ctl.mode === 2 || plan.some((p) => num(p.price)));
-    $("prices-card").hidden = !show;
+    const slots = Array.isArray(prices.slots) ? prices.slots.filter((p) => num(p.end) && p.end > now - 3600) : [];
+    const scheduled = ctl.mode === 2;
+    $("prices-card").hidden = !(scheduled || slots.length);
     $("price-now").textContent = num(ctl.price_now) ? sym + " " + ctl.price_now.toFixed(3) + "/kWh" : "—";
-    if (!show) return;
-    const key = JSON.stringify(plan) + Math.floor(now / 60);
-    if (renderPrices.key !== key) { renderPrices.key = key; window.Charts.drawPrices($("prices"), plan, now, sym); }
-    const charging = plan.filter((p) => p.charge);
-    const h = window.Charts.hhmm;
-    $("plan-summary").textContent = charging.length
-      ? "Charging planned in " + charging.length + " slot" + (charging.length > 1 ? "s" : "") + ", first " + h(charging[0].start) + "–" + h(charging[0].end) + "."
-      : ctl.mode === 2 ? "No charging slots planned." : "Prices for today and tomorrow.";
+    const h = window.Charts.hhmm, sc = ctl.schedule;
+    const dl = $("plan-deadline");
+    dl.hidden = !(scheduled && sc);
+    if (scheduled && sc) {
+      const parts = [fmt(sc.energy_kwh, 0, "kWh") + " by " + (sc.by_hhmm || h(sc.by))];
+      if (num(sc.left_kwh)) parts.push(fmt(sc.left_kwh, 1, "kWh") + " to go");
+      if (num(sc.finish)) parts.push("expected finish " + h(sc.finish) + (sc.on_time === false ? " (after the deadline)" : ""));
+      else if (num(sc.left_kwh) && sc.left_kwh > 0) parts.push("the slots left are not enough: charging now");
+      dl.textContent = parts.join(" · ");
+      dl.dataset.kind = sc.on_time === false || (!num(sc.finish) && num(sc.left_kwh) && sc.left_kwh > 0) ? "bad" : "good";
+    }
+    $("plan-nowindow").hidden = !(scheduled && /no time window configured/.test(ctl.reason || ""));
+    $("prices-box").hidden = !slots.length;
+    $("prices-legend").hidden = !slots.length;
+    if (slots.length) {
+      const deadline = scheduled && sc ? sc.by : null, finish = scheduled && sc ? sc.finish : null;
+      const key = JSON.stringify([slots.length, slots[0].start, plan, deadline, finish, pricesVersion]) + Math.floor(now / 60);
+      if (renderPrices.key !== key) { renderPrices.key = key; window.Charts.drawPrices($("prices"), slots, plan, now, sym, deadline, finish); }
+    }
+    const charging = plan.filter((p) => num(p.start));
+    $("plan-summary").textContent = !scheduled ? "Import prices per 15 minutes (used in Scheduled mode)."
+      : charging.length ? "Charging planned in " + charging.length + " quarter hour" + (charging.length > 1 ? "s" : "") + ", first " + h(charging[0].start) + "–" + h(charging[0].end) + "."
+      : slots.length ? (ctl.reason ? capital(ctl.reason) + "." : "No charging slots planned.")
+      : prices.source === "static" ? "No Tibber prices (static rate " + (num(prices.static_rate) ? sym + " " + prices.static_rate.toFixed(2) + "/kWh" : "—") + "): SCHEDULED charges in the time windows."
+      : "No prices yet.";
+  }
+
+  async function loadPower() {
+    try {
+      const r = await fetch("/api/power?since=" + powerChart.lastT(), { cache: "no-store" });
+      if (r.ok) powerChart.add(await r.json());
+    } catch (e) { /* next round */ }
+    const n = powerChart.t.length;
+    $("power-graph-summary").textContent = n ? "Last 3 hours, 30-second means (" + n + " point" + (n === 1 ? "" : "s") + " since the UI started)." : "Last 3 hours, 30-second means: the first point comes 30 s after the UI starts.";
   }
 
   function connect() {
@@ -188,12 +309,23 @@
     });
   }
   const slider = $("current");
-  slider.addEventListener("input", () => { sliderBusyUntil = Date.now() + USER_HOLD_MS; $("current-out").textContent = slider.value + " A"; });
-  slider.addEventListener("change", async () => {
-    sliderBusyUntil = Date.now() + USER_HOLD_MS;
-    const res = await send("POST", "/api/set_current", { amps: Number(slider.value) });
-    if (res.ok) toast("Charging current " + slider.value + " A");
-  });
+  let settleTimer = null, dragging = false;
+  function settle() {
+    sliderBusyUntil = Date.now() + USER_HOLD_MS + SLIDER_SETTLE_MS;
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(sendCurrent, SLIDER_SETTLE_MS);
+  }
+  async function sendCurrent() {
+    if (dragging) { settle(); return; }  // the thumb is still held: wait for the release
+    const amps = Number(slider.value), ctl = (last && last.control) || {};
+    if (amps === ctl.set_current_a) return;  // back where it was: nothing to send
+    const res = await send("POST", "/api/set_current", { amps: amps });
+    if (res.ok) toast("Charging current " + amps + " A");
+  }
+  slider.addEventListener("input", () => { $("current-out").textContent = slider.value + " A"; settle(); });
+  slider.addEventListener("change", settle);
+  slider.addEventListener("pointerdown", () => { dragging = true; });
+  for (const ev of ["pointerup", "pointercancel"]) slider.addEventListener(ev, () => { dragging = false; settle(); });
   $("startstop").addEventListener("click", async () => {
     const enable = $("startstop").dataset.on !== "true";
     const res = await send("POST", "/api/startstop", { enabled: enable });
@@ -202,17 +334,25 @@
 
   // ---- views ------------------------------------------------------------------------------
   function route() {
-    const view = (location.hash || "#dashboard").slice(1);
+    const [view, part] = (location.hash || "#dashboard").slice(1).split("/");
     const known = ["dashboard", "history", "settings"].includes(view) ? view : "dashboard";
     for (const v of ["dashboard", "history", "settings"]) {
       $("view-" + v).hidden = v !== known;
       if (v === known) $("tab-" + v).setAttribute("aria-current", "page"); else $("tab-" + v).removeAttribute("aria-current");
     }
     if (known === "history") loadSessions();
-    if (known === "settings" && !settings.loaded) loadSettings();
-    if (known === "dashboard") chart.draw();
+    if (known === "settings") (settings.loaded ? Promise.resolve() : loadSettings()).then(() => openSection(part));
+    if (known === "dashboard") { chart.draw(); powerChart.draw(); drawFlowLines(); }
   }
   window.addEventListener("hashchange", route);
+  function openSection(name) {  // "#settings/schedule" opens and shows that section
+    const d = name && $("section-" + name);
+    if (!d) return;
+    d.open = true;
+    d.scrollIntoView({ block: "start" });
+    const first = d.querySelector("input, select, button");
+    if (first) first.focus({ preventScroll: true });
+  }
 
   async function loadSessions() {
     const body = $("sessions-body");
@@ -222,18 +362,20 @@
       const sym = (last && last.currency_symbol) || "€";
       body.textContent = "";
       if (!data.sessions || !data.sessions.length) {
-        body.innerHTML = '<tr><td colspan="5" class="empty">No charging sessions recorded yet.</td></tr>';
+        body.innerHTML = '<tr><td colspan="8" class="empty">No charging sessions recorded yet.</td></tr>';
         return;
       }
       for (const s of data.sessions) {
         const tr = document.createElement("tr");
         const start = num(s.start) ? new Date(s.start * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "—";
-        const cells = [start, duration(s.duration_s), fmt(s.energy_kwh, 2, "kWh"), num(s.cost) ? sym + " " + s.cost.toFixed(2) : "—", num(s.solar_share) ? Math.round(s.solar_share * 100) + " %" : "—"];
+        const cells = [start, duration(s.duration_s), fmt(s.energy_kwh, 2, "kWh"),
+          num(s.solar_kwh) ? s.solar_kwh.toFixed(2) + " kWh" + (num(s.solar_share) ? " (" + Math.round(s.solar_share * 100) + " %)" : "") + (s.battery_kwh >= 0.005 ? " + battery " + s.battery_kwh.toFixed(2) : "") : "—",
+          fmt(s.grid_kwh, 2, "kWh"), money(s.solar_cost, sym), money(s.grid_cost, sym), money(s.cost, sym)];
         cells.forEach((c, i) => { const td = document.createElement("td"); td.textContent = c; if (i >= 2) td.className = "num"; tr.appendChild(td); });
         body.appendChild(tr);
       }
     } catch (e) {
-      body.innerHTML = '<tr><td colspan="5" class="empty">Could not load the history.</td></tr>';
+      body.innerHTML = '<tr><td colspan="8" class="empty">Could not load the history.</td></tr>';
     }
   }
 
@@ -284,6 +426,8 @@
 
   // ---- start ------------------------------------------------------------------------------
   fetch("/api/graph").then((r) => r.json()).then((g) => chart.load(g)).catch(() => {});
+  loadPower();
+  setInterval(loadPower, 30000);
   route();
   poll();
   connect();
