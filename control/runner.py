@@ -205,7 +205,7 @@ class Runner:
         self._loop_errors = LogLimiter()
         self.storage = StorageHealth()
         self._settings_dirty = False
-        self._history_tried_at = float("-inf")
+        self._storage_tried_at = float("-inf")
 
     # --- life cycle ----------------------------------------------------------------------
     def load(self) -> None:
@@ -409,9 +409,16 @@ class Runner:
             user = self.user
             self.storage.attempt("settings", lambda: self.store.save_settings(user))
 
+    def _retry_storage(self, now: float) -> None:
+        """While the disk refuses writes, try them again every HISTORY_RETRY_S."""
+        if not self.storage.ok and _elapsed(now, self._storage_tried_at) >= HISTORY_RETRY_S:
+            self._storage_tried_at = now
+            self.storage.retry(self.store.add_history)
+
     def tick(self, now: float) -> None:
         self._keepalive(now)
         self._save_settings()
+        self._retry_storage(now)
         if self._state is None and 0 <= now - self._started_at < STARTUP_GRACE_S:
             return  # the charger's retained state is on its way
         if self.tibber is not None:
@@ -502,11 +509,8 @@ class Runner:
         self._note_idle_meter(c)
         if ended is not None:
             log.info("session ended: %.3f kWh", ended.energy_wh / 1000.0)
-            self._history_tried_at = now
+            self._storage_tried_at = now
             self.storage.add_session(ended, self.store.add_history)
-        elif not self.storage.ok and _elapsed(now, self._history_tried_at) >= HISTORY_RETRY_S:
-            self._history_tried_at = now
-            self.storage.retry(self.store.add_history)
         if before is None and self.session is not None:
             log.info("session started (vehicle plugged in)")
         if (before is None) != (self.session is None) or (

@@ -364,6 +364,35 @@ def test_page_live_controls_and_screenshots(system: System, browser: Any) -> Non
     desk.close()
 
 
+def test_a_storage_failure_is_said_on_the_page_until_the_disk_is_back(
+    system: System, browser: Any
+) -> None:
+    """settings.json becomes a directory: every atomic replace onto it fails, as on a full or
+    read-only disk. The page says so, and the banner goes once the controller's retry saves."""
+    if not FULL_CHAIN:
+        pytest.skip("needs the real controller")
+    settings_file = system.tmp / "state" / "settings.json"
+    if settings_file.exists():
+        settings_file.unlink()
+    settings_file.mkdir()
+    page = _page(browser, 1366, 900)
+    try:
+        page.goto(system.url)
+        for enabled in (False, True):  # a change the controller must save; back as it was
+            system.probe.publish("alfen/0/control/set/autostart", {"enabled": enabled})
+        page.wait_for_function("!document.getElementById('storage-banner').hidden", timeout=10000)
+        text = page.locator("#storage-banner").text_content()
+        assert text.startswith("Storage not writable: state not saved"), text
+        assert _api(system, "/api/status")["control"]["storage"]["failing"] == ["settings"]
+        page.screenshot(path=str(ARTIFACTS / "ui-desktop-storage.png"))
+    finally:
+        settings_file.rmdir()
+    page.wait_for_function("document.getElementById('storage-banner').hidden", timeout=25000)
+    assert json.loads(settings_file.read_text())["auto_start"] is True
+    assert not page.errors, page.errors
+    page.close()
+
+
 def test_offline_is_shown_and_controls_disabled(system: System, browser: Any) -> None:
     page = _page(browser, 1366, 900)
     page.goto(system.url)

@@ -90,6 +90,12 @@
     const banner = $("offline-banner");
     banner.hidden = !down.length;
     banner.textContent = down.length ? capital(down.join(" · ")) + " — controls are disabled until it is back." : "";
+    // the controller's state disk: full or read-only is a state, with what it keeps in memory
+    const storage = on.controller && s.control ? s.control.storage : null;
+    const sb = $("storage-banner");
+    sb.hidden = !storage;
+    sb.textContent = storage ? capital(storage.text) + (storage.unsaved_sessions
+      ? " — " + storage.unsaved_sessions + " ended session(s) kept in memory until the disk takes them." : ".") : "";
     writable = down.length === 0;
     for (const el of document.querySelectorAll("#mode-group input, #startstop")) el.disabled = !writable;
 
