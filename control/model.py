@@ -8,64 +8,12 @@ builds a ``Snapshot`` from MQTT, calls ``decide``, publishes the ``Decision`` an
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from common.evcs import STATUS_TEXT, Mode, Status
 
-class Mode(enum.IntEnum):
-    MANUAL = 0
-    AUTO = 1
-    SCHEDULED = 2
-
-
-class Status(enum.IntEnum):
-    """Victron EVCS /Status codes (reference/victron-dbus-mqtt.md §2.3)."""
-
-    DISCONNECTED = 0
-    CONNECTED = 1
-    CHARGING = 2
-    CHARGED = 3
-    WAIT_SUN = 4
-    WAIT_RFID = 5
-    WAIT_START = 6
-    LOW_SOC = 7
-    GROUND_FAULT = 8
-    WELDED_CONTACTS = 9
-    CP_SHORTED = 10
-    RESIDUAL_CURRENT = 11
-    UNDERVOLTAGE = 12
-    OVERVOLTAGE = 13
-    OVERTEMPERATURE = 14
-    CHARGING_LIMIT = 20
-    START_CHARGING = 21
-    SWITCHING_TO_3P = 22
-    SWITCHING_TO_1P = 23
-    STOP_CHARGING = 24
-
-
-STATUS_TEXT: Dict[int, str] = {
-    0: "Disconnected",
-    1: "Connected",
-    2: "Charging",
-    3: "Charged",
-    4: "Waiting for sun",
-    5: "Waiting for RFID",
-    6: "Waiting for start",
-    7: "Low SOC",
-    8: "Ground test error",
-    9: "Welded contacts test error",
-    10: "CP input test error",
-    11: "Residual current detected",
-    12: "Undervoltage detected",
-    13: "Overvoltage detected",
-    14: "Overheating detected",
-    20: "Charging limit",
-    21: "Start charging",
-    22: "Switching to 3 phase",
-    23: "Switching to 1 phase",
-    24: "Stop charging",
-}
+__all__ = ["STATUS_TEXT", "Mode", "Status"]  # the codes live in common.evcs; re-exported here
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Final, Mapping, Optional, Tuple
 
-from control.model import STATUS_TEXT, Mode
+from common.evcs import STATUS_TEXT, Mode
 
 SERVICE_PREFIX: Final = "com.victronenergy.evcharger.alfen_"
 PRODUCT_ID: Final = 0xFFFF  # third-party drivers use 0xFFFF (Victron EVCS ids are 0xC023-0xC027)
