@@ -1,6 +1,6 @@
 """Mode 3 (IEC 61851, register 1201) → what the controller and the GX need to know.
 
-Alfen reports the Mode 3 state as a short string (reference/alfen-modbus.md §4). We map it to
+Alfen reports the Mode 3 state as a short string (A, B1, C2, …; register 1201, 5 words). We map it to
 four facts (connected, charging, fault, known) plus the Victron ``/Status`` code it implies on its
 own. The core refines that code with what it is doing (waiting for sun, switching phases, …).
 Unknown strings stay visible: the reason text and ``label`` carry the raw string, never a guess.
@@ -51,7 +51,7 @@ def mode3_info(raw: Optional[str]) -> Mode3Info:
     row = _TABLE.get(state)
     if row is not None:
         return Mode3Info(state, True, row[0], row[1], row[2], row[3], row[4])
-    # Unknown spelling: keep it visible, assume nothing about the car (design §5).
+    # Unknown spelling (firmware differ): keep it visible, assume nothing about the car.
     label = f"unknown Mode 3 state {raw!r}" if state else "Mode 3 state not available"
     return Mode3Info(state, False, False, False, False, Status.CONNECTED, label)
 

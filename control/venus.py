@@ -1,6 +1,6 @@
 """The controller's view of the Victron system, fed from Venus MQTT (dbus-flashmq) topics.
 
-This module owns the Venus conventions on the controller side (design §3): find the portal id
+This module owns the Venus conventions on the controller side: find the portal id
 (configured, or from the retained ``N/+/system/0/Serial``), keep dbus-flashmq publishing with
 ``R/<portal>/keepalive`` (a full publish at start and after every reconnect, then the
 ``suppress-republish`` option on a timer), cache ``{"value": x}`` payloads with their arrival

@@ -1,7 +1,7 @@
 """Physics of a simulated Alfen NG9xx socket and the car plugged into it. No I/O, clock injected.
 
 The model holds the register values the charger would serve and reacts to writes exactly where a
-real Alfen does (reference/alfen-modbus.md §5, §6): the setpoint 1210 is valid for ``validity_s``
+real Alfen does (Alfen's Modbus specification for NG9xx, v2.3): the setpoint 1210 is valid for ``validity_s``
 seconds and then falls back to the safe current; 1215 answers exception 3 when phase switching is
 not allowed and is silently ignored while the car draws current; multi-register values must be
 written whole. The car draws min(offered, car limit, station max) after a response delay once at
@@ -219,7 +219,7 @@ class ChargerModel:
             "current_l1": s.current_a[0],
             "current_l2": s.current_a[1],
             "current_l3": s.current_a[2],
-            "current_sum": None,  # NaN on real units (reference §3.4)
+            "current_sum": None,  # real units serve NaN here
             "frequency": 50.0 + 0.02 * math.sin(self.now / 11.0),
             "power_l1": power[0],
             "power_l2": power[1],
@@ -264,7 +264,7 @@ class ChargerModel:
             return ILLEGAL_ADDRESS
         if self.p.fault_mode == "exception":
             return DEVICE_FAILURE
-        words = [0xFFFF] * count  # unmapped words read as NaN/all-ones (reference §1)
+        words = [0xFFFF] * count  # unmapped words read as all-ones: NaN as a float
         values = self._values(device, s)
         for reg in REGISTERS:
             if reg.device is not device or reg.end <= address or reg.address >= address + count:

@@ -1,7 +1,7 @@
 """Pure physics of a Victron site: PV, house load, an ESS battery and a per-phase grid meter.
 
 No I/O except the CSV helpers, no clock: time is the trace's second index. Deterministic from a
-seed. The balance line is the one the GX measures (style.md §12):
+seed. The balance line is the one the GX measures:
 
     grid_k = EV_k + house_k + battery_k − PV_k        (battery + = charging; per phase k)
 

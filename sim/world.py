@@ -1,9 +1,9 @@
 """``python -m sim world …``: the simulated charger and the Victron site in one asyncio process.
 
 The charger is ``sim.charger.ChargerSim`` (pymodbus server + JSON control channel). The site is
-a balance line (style §12): grid = house + EV − PV + battery charging, per phase, and AC
-consumption includes the EV (design §3: the charger's power is inside consumption). The site is
-published the way dbus-flashmq does it (reference/victron-dbus-mqtt.md §4):
+a balance line: grid = house + EV − PV + battery charging, per phase, and AC consumption
+includes the EV (on a GX the charger's power is inside AC consumption). The site is published
+the way Venus OS's dbus-flashmq does it:
 
 * ``N/<portal>/system/0/Serial`` retained, always;
 * everything else only while a client keeps ``R/<portal>/keepalive`` alive: a keepalive without

@@ -1,4 +1,5 @@
-"""AUTO as time series (style.md §4): (t s, export W, charger amps drawn, expected setpoint)."""
+"""AUTO as time series, as evcc tests its PV timers: (t s, export W, charger amps drawn, expected
+setpoint)."""
 
 from __future__ import annotations
 

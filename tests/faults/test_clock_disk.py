@@ -364,7 +364,7 @@ def test_history_truncated_at_any_byte(tmp_path: Path, cut: float) -> None:
 
 def test_state_dir_is_a_file_exits_cleanly(tmp_path: Path) -> None:
     """An unusable state dir (here: the path is a file) is a start-up error: exit 1 with a
-    message naming the problem, no traceback (the supervisor restarts it; design §6)."""
+    message naming the problem, no traceback (the supervisor restarts it)."""
     from tests.helpers import Proc, free_port, write_config
 
     blocker = tmp_path / "state"
