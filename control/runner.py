@@ -5,7 +5,8 @@ tick builds a ``Snapshot`` from the inputs, calls ``decide(snap, mem, settings)`
 decision to the command sender (control/commands.py: ``cmd/current`` with its lease refresh,
 ``cmd/phases``), the session book (control/session_book.py), the state publisher
 (control/publisher.py: ``control/state``, ``control/site``, ``control/prices``), the learners
-(control/learners.py) and the persister (control/persister.py). Time comes from one injected
+(control/learners.py) and the persister (control/persister.py); the user's
+``control/set/*`` commands go through control/set_commands.py. Time comes from one injected
 ``Clock``: wall time for what is shown and stored, monotonic time for the loop's pace.
 """
 
@@ -19,11 +20,9 @@ from common.clock import SYSTEM_CLOCK, Clock
 from common.config import reload_on_notice, topics_for
 from common.inbound import Inbox, LogLimiter
 from common.mqtt_link import Connected, Event, Message
-from common.schemas import PayloadError, parse_command
-from common.topics import COMMAND_SCHEMAS, Topics
+from common.topics import Topics
 from control import session as sess
 from control.commands import CommandSender
-from control.every import Every
 from control.inputs import ChargerInputs, stale_after_s
 from control.learners import Learners
 from control.link import Link
@@ -31,8 +30,8 @@ from control.model import Decision, Memory, Prices, Snapshot, UserSettings
 from control.persister import PV_SAVE_S, Persister
 from control.publisher import StatePublisher
 from control.session_book import Pricing, SessionBook
+from control.set_commands import SetCommands
 from control.settings import CoreSettings
-from control.settings_cmd import apply_setting
 from control.storage import StorageHealth
 from control.store import Store
 from control.tibber import TibberClient
@@ -48,9 +47,6 @@ MEMORY_MAX_AGE_S = 300.0
 # before it would see "charger not reachable": command 0 A (a pause of a charging car) and
 # publish the session as last saved. So the first ticks wait for it, this long at most.
 STARTUP_GRACE_S = 3.0
-# A set command is answered at once (decision, cmd/current, control/state), but not more often
-# than this: a burst of commands costs one answer, and the regular tick applies the newest.
-ANSWER_GAP_S = 0.5
 
 DecideFn = Callable[[Snapshot, Memory, CoreSettings], Tuple[Decision, Memory]]
 
@@ -100,15 +96,15 @@ class Runner:
         self.book = SessionBook(self.persister, Pricing.from_config(cfg))
         self.learners = Learners(str(cfg["timezone"]))
         self.publisher = StatePublisher(topics, link, self.commands, self.book, self.storage)
-        self.answer = Every(ANSWER_GAP_S)
         self._decide_failing = False
         self._loop_errors = LogLimiter()
         self.inbox = Inbox(
             "control",
             topics,
             lambda topic, payload, retain: link.publish(topic, payload, retain=retain),
-            consumes=lambda topic: topics.suffix_of(topic).startswith("control/set/"),
+            consumes=lambda topic: self.set_commands.is_set(topic),
         )
+        self.set_commands = SetCommands(topics, self.inbox)
 
     @property
     def session(self) -> Optional[sess.Session]:
@@ -183,8 +179,8 @@ class Runner:
             self.inputs.on_state(msg.payload, now)
         elif msg.topic == t.availability:
             self.inputs.on_availability(msg.payload)
-        elif t.suffix_of(msg.topic).startswith("control/set/"):
-            self._on_set(msg.topic, msg.payload, now)
+        elif self.set_commands.is_set(msg.topic):
+            self._on_set(msg, now)
         elif msg.topic == t.config_changed:
             cfg = reload_on_notice(msg.payload, self.config_path, self.started_at)
             if cfg is not None:
@@ -205,23 +201,14 @@ class Runner:
         self.inputs.stale_s = stale_after_s(cfg)
         self.book.pricing = Pricing.from_config(cfg)
 
-    def _on_set(self, topic: str, payload: bytes, now: float) -> None:
-        suffix = self.topics.suffix_of(topic)
-        what = suffix[len("control/set/") :]
-        schema = COMMAND_SCHEMAS.get(suffix)
-        try:
-            if schema is None:
-                raise PayloadError(f"unknown setting {what!r}")
-            value = parse_command(schema, payload)
-            user = apply_setting(self.user, what, value, self.commands.ceiling_a)
-        except (PayloadError, ValueError, KeyError) as exc:
-            self.inbox.reject(Message(topic, payload, False), str(exc), now)
+    def _on_set(self, msg: Message, now: float) -> None:
+        user = self.set_commands.apply(msg, self.user, self.commands.ceiling_a, now)
+        if user is None:
             return
         if user != self.user:
-            log.info("user setting %s: %s", what, payload.decode("utf-8", "replace"))
             self.user = user
             self.persister.settings_changed(user)  # saved by the tick: a burst is one write
-        if self.answer.take(now):
+        if self.set_commands.answer_now(now):
             self.tick(now)  # answer at once: new decision and control/state
 
     # --- the 1 Hz step -------------------------------------------------------------------

@@ -281,3 +281,22 @@ def test_prices_go_out_only_on_change(tmp_path: Path) -> None:
         pub.publish(decision(10.0), snap(T0 + s, True, 0.0), Memory(), settings, T0 + s)
     sent = link.json_on(T.control_prices)
     assert len(sent) == 1 and sent[0]["static_rate"] == 0.25 and sent[0]["currency"] == "EUR"
+
+
+# ---- SetCommands -----------------------------------------------------------------------------
+def test_a_set_command_is_applied_or_rejected_with_its_reason_and_a_burst_answered_once() -> None:
+    from common.inbound import Inbox
+    from common.mqtt_link import Message
+    from control.set_commands import SetCommands
+
+    link = RecordingLink()
+    inbox = Inbox("control", T, lambda t, p, retain: link.publish(t, p, retain=retain))
+    cmds = SetCommands(T, inbox)
+    user = UserSettings(max_current_a=16.0)
+    msg = Message(T.control_set("current"), b'{"amps": 20}', False)
+    assert cmds.apply(msg, user, 32.0, T0) is None
+    err = link.json_on(T.error)[-1]
+    assert err["topic"] == T.control_set("current") and "16" in err["error"]
+    ok = cmds.apply(Message(T.control_set("current"), b'{"amps": 9}', False), user, 32.0, T0)
+    assert ok is not None and ok.set_current_a == 9.0
+    assert [cmds.answer_now(T0 + i / 10) for i in range(7)] == [True] + [False] * 4 + [True, False]
