@@ -300,3 +300,19 @@ def test_a_set_command_is_applied_or_rejected_with_its_reason_and_a_burst_answer
     ok = cmds.apply(Message(T.control_set("current"), b'{"amps": 9}', False), user, 32.0, T0)
     assert ok is not None and ok.set_current_a == 9.0
     assert [cmds.answer_now(T0 + i / 10) for i in range(7)] == [True] + [False] * 4 + [True, False]
+
+
+def test_control_reads_time_only_through_the_injected_clock() -> None:
+    """A direct time.time()/monotonic()/sleep() in control/ would make its timing untestable
+    with a ManualClock (the runner, the store and every collaborator take ``now`` or a Clock)."""
+    import re
+
+    pattern = re.compile(r"time\.(monotonic|time|sleep)\(")
+    root = Path(__file__).resolve().parent.parent / "control"
+    found = [
+        f"{path.name}:{n}"
+        for path in sorted(root.glob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
