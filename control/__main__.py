@@ -14,6 +14,7 @@ import threading
 from typing import List, Optional
 
 from common.cli import start
+from common.clock import SYSTEM_CLOCK
 from common.config import charger_id, topics_for
 from common.mqtt_link import MqttLink, MqttSettings
 from control.runner import Runner, subscriptions
@@ -34,26 +35,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         log.error("the control core is not available: %s", exc)
         return 1
+    clock = SYSTEM_CLOCK
     topics = topics_for(cfg)
     venus = VenusInput(VenusSettings.from_config(cfg))
     link = MqttLink(
         MqttSettings.from_config(cfg),
-        client_id=f"{cfg['mqtt'].get('client_id_prefix', 'alfen')}-control-{charger_id(cfg)}-{os.getpid()}",
+        client_id=f"{cfg['mqtt']['client_id_prefix']}-control-{charger_id(cfg)}-{os.getpid()}",
         subscriptions=subscriptions(topics, venus),
         will=(topics.control_availability, "offline"),
     )
     tibber = None
-    if cfg["tibber"].get("enabled"):
+    if cfg["tibber"]["enabled"]:
         tibber = TibberClient(TibberSettings.from_config(cfg), cfg["state_dir"])
     runner = Runner(
         cfg,
         link,
         decide,
         CoreSettings.from_config(cfg),
-        Store(cfg["state_dir"]),
+        Store(cfg["state_dir"], clock),
         venus,
         defaults_from_config(cfg),
         tibber,
+        clock,
     )
     runner.config_path = config_path
     stop = threading.Event()

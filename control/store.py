@@ -14,12 +14,12 @@ import io
 import logging
 import os
 import sqlite3
-import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, TextIO
 
 from common.atomic import read_json_or_quarantine, write_json_atomic
+from common.clock import SYSTEM_CLOCK, Clock
 from control.model import Memory, Mode, UserSettings
 from control.session import Session, cost_split
 
@@ -123,8 +123,9 @@ def memory_from_dict(raw: Dict[str, Any]) -> Optional[Memory]:
 class Store:
     """The files under ``state_dir``. Constructing it touches nothing; ``open`` creates the dir."""
 
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.dir = Path(state_dir)
+        self.clock = clock  # names a damaged database moved aside
         self._db: Optional[sqlite3.Connection] = None
 
     def open(self) -> None:
@@ -134,7 +135,7 @@ class Store:
             self._db = self._connect_checked()
         except sqlite3.DatabaseError as exc:
             path = self.dir / HISTORY_DB
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            aside = path.with_name(f"{path.name}.corrupt-{int(self.clock.wall())}")
             if self._db is not None:
                 self._db.close()
                 self._db = None

@@ -2,17 +2,23 @@
 
 ``ModelLink`` serves the bridge's Modbus port straight from the simulator's register model, so
 a write is checked where the charger would take it. ``RecordingLink`` is the MQTT port of the
-bridge and the controller: it records what they publish.
+bridge and the controller: it records what they publish and subscribe, and serves queued
+events; given a ``ManualClock``, waiting for an event that is not there advances the clock, so a
+process loop runs through minutes in milliseconds.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional, Tuple, Union
+import threading
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 from bridge import codec
 from bridge.modbus_link import ChargerRejected
 from bridge.registers import Block, Device, Register
+from common.clock import ManualClock
+from common.mqtt_link import Event
 from sim.charger_model import ChargerModel
 
 
@@ -49,14 +55,36 @@ class ModelLink:
 class RecordingLink:
     """The MQTT port (``common.mqtt_link.MqttLink``'s methods): records every publish."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Optional[ManualClock] = None) -> None:
         self.published: List[Tuple[str, str, bool]] = []
+        self.subscribed: List[str] = []
+        self.events: Deque[Event] = deque()
+        self.clock = clock
+        self.started = False
+        self.final: Optional[Tuple[str, str]] = None
+        self._stop: Optional[Tuple[threading.Event, float]] = None
 
-    def start(self) -> None: ...
-    def stop(self, final: Optional[Tuple[str, str]] = None) -> None: ...
-    def subscribe(self, topic: str) -> None: ...
+    def start(self) -> None:
+        self.started = True
 
-    def next_event(self, timeout_s: float) -> None:
+    def stop(self, final: Optional[Tuple[str, str]] = None) -> None:
+        self.final = final
+
+    def subscribe(self, topic: str) -> None:
+        self.subscribed.append(topic)
+
+    def stop_at(self, stop: threading.Event, monotonic_s: float) -> None:
+        """Set ``stop`` once the clock reaches ``monotonic_s`` (ends a loop under test)."""
+        self._stop = (stop, monotonic_s)
+
+    def next_event(self, timeout_s: float) -> Optional[Event]:
+        """The next queued event; with none, the clock moves on by ``timeout_s``."""
+        if self.events:
+            return self.events.popleft()
+        if self.clock is not None:
+            self.clock.advance(timeout_s)
+            if self._stop is not None and self.clock.monotonic() >= self._stop[1]:
+                self._stop[0].set()
         return None
 
     def publish(
@@ -66,8 +94,11 @@ class RecordingLink:
         self.published.append((topic, text, retain))
         return True
 
-    def on(self, topic: str) -> List[str]:
-        return [p for t, p, _r in self.published if t == topic]
+    def mark(self) -> int:
+        return len(self.published)
 
-    def json_on(self, topic: str) -> List[object]:
-        return [json.loads(p) for p in self.on(topic)]
+    def on(self, topic: str, since: int = 0) -> List[str]:
+        return [p for t, p, _r in self.published[since:] if t == topic]
+
+    def json_on(self, topic: str, since: int = 0) -> List[Any]:
+        return [json.loads(p) for p in self.on(topic, since)]

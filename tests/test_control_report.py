@@ -9,6 +9,7 @@ from typing import Any, Dict, Tuple
 
 import pytest
 
+from common.clock import ManualClock
 from common.config import validate_config
 from common.mqtt_link import Message
 from common.schemas import load_schema, validate
@@ -192,7 +193,7 @@ def _runner(tmp_path: Path, now: float, slots: tuple) -> Tuple[Runner, FakeLink]
         VenusInput(VenusSettings.from_config(cfg)),
         replace(defaults_from_config(cfg), mode=Mode.SCHEDULED),
         tibber=FakeTibber(Prices(slots, "tibber")),  # type: ignore[arg-type]
-        clock=lambda: now,
+        clock=ManualClock(wall=now),
     )
     runner.load()
     state = {**load_schema("state")["examples"][0], "ts": now, "mode3": "B2", "power_w": 0.0}

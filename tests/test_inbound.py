@@ -18,6 +18,7 @@ from typing import Any, List, Tuple, Union
 
 import pytest
 
+from common.clock import ManualClock
 from common.config import validate_config
 from common.inbound import QUOTE_CHARS, Inbox, LogLimiter, error_body, quote_bytes
 from common.mqtt_link import Message
@@ -173,7 +174,7 @@ def make_runner(tmp: Path) -> Tuple[Runner, RecordingLink]:
         Store(config["state_dir"]),
         VenusInput(VenusSettings.from_config(config)),
         defaults_from_config(config),
-        clock=lambda: 1_780_000_000.0,
+        clock=ManualClock(wall=1_780_000_000.0),
     )
     runner.load()
     return runner, link

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.service import Bridge
+from common.clock import ManualClock
 from common.config import topics_for, validate_config
 from common.mqtt_link import Connected, Message
 from common.topics import COMMAND_SCHEMAS, Topics, venus_settings, venus_system
@@ -190,7 +191,7 @@ def make_runner(cfg: Dict[str, Any]) -> Tuple[Runner, RecordingLink]:
         Store(cfg["state_dir"]),
         VenusInput(VenusSettings.from_config(cfg)),
         defaults_from_config(cfg),
-        clock=lambda: 1_780_000_000.0,
+        clock=ManualClock(wall=1_780_000_000.0),
     )
     return runner, link
 

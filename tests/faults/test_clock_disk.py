@@ -151,7 +151,7 @@ def drive(
             link.sent_ticks.append(i)
         if cmds:
             car.amps = cmds[-1]
-        amps = runner._sent_amps
+        amps = runner.commands.amps
         if amps is not None and not (amps == 0 or 6 <= amps <= SET_A):
             problems.append(f"{now}: commanded {amps} A")
         if check_window and amps is not None and (amps > 0) != in_window(now):
