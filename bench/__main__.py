@@ -29,7 +29,7 @@ def main(argv: List[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.root:
-        from tests.helpers import Proc
+        from sim.procs import Proc
 
         Proc.interpreter = ["chroot", args.root, "/opt/alfen-venv/bin/python"]
         print(f"processes under test: {args.root} ({_arch(args.root)})")

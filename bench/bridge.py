@@ -18,39 +18,25 @@ from typing import Any, Dict, List
 
 from bench.procstat import cpu_s, rss_mb
 from sim.charger import control
-from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+from sim.procs import Probe, wait_until
+from sim.stack import Stack
 
 LATENCY_SAMPLES = 200
 
 
 def run(seconds: float = 300.0) -> Dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-bridge-"))
-    broker = Broker().start()
-    modbus_port, ctl_port = free_port(), free_port()
-    sim = Proc(
-        "sim",
-        "charger",
-        "--port",
-        str(modbus_port),
-        "--control-port",
-        str(ctl_port),
-        "--plug-at",
-        "0",
-        "--validity-s",
-        "300",
-        log_dir=tmp,
-    ).start()
-    wait_until(lambda: _ok(ctl_port), 10)
-    cfg = base_config(
+    stack = Stack(
         tmp,
-        modbus_port,
-        broker.port,
+        ("bridge",),
+        sim="charger",
+        sim_args=("--plug-at", "0", "--validity-s", "300"),
         poll_interval_ms=1000,
         logging={"level": "INFO", "file": str(tmp / "bridge.log")},
         controls={"command_lease_seconds": 3600, "verification_delay": 0.0},
-    )
-    bridge = Proc("bridge", "--config", str(write_config(tmp / "c.yaml", cfg)), log_dir=tmp).start()
-    probe = Probe(broker.port, ("alfen/0/state",))
+    ).start()
+    bridge, ctl_port = stack.ours["bridge"], stack.ctl_port
+    probe = Probe(stack.broker.port, ("alfen/0/state",))
     try:
         wait_until(lambda: (probe.json("alfen/0/state") or {}).get("connected"), 15)
         probe.publish("alfen/0/cmd/current", {"amps": 16})
@@ -70,9 +56,7 @@ def run(seconds: float = 300.0) -> Dict[str, Any]:
         latencies = _latencies(probe, ctl_port)
     finally:
         probe.close()
-        bridge.stop()
-        sim.stop()
-        broker.stop()
+        stack.stop()
     return {
         "seconds measured": round(elapsed, 1),
         "Modbus requests per poll": round(reads / polls, 2),
@@ -106,10 +90,3 @@ def _written(ctl_port: int, amps: float, since: float) -> Any:
 def _p99(values: List[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-
-
-def _ok(port: int) -> bool:
-    try:
-        return bool(control(port, "status")["ok"])
-    except OSError:
-        return False

@@ -22,16 +22,8 @@ WINDOW_S = 60.0
 
 def run(window_s: float = WINDOW_S) -> Dict[str, Any]:
     from common.topics import Topics
-    from tests.helpers import (
-        Broker,
-        Probe,
-        Proc,
-        SimProc,
-        base_config,
-        seed_controller_state,
-        wait_until,
-        write_config,
-    )
+    from sim.procs import Broker, Probe, Proc, SimProc, base_config, wait_until, write_config
+    from sim.stack import seed_controller_state
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
     broker = Broker().start()

@@ -23,8 +23,8 @@ PERIOD_S = 1.0
 
 def run(updates: int = UPDATES) -> Dict[str, Any]:
     from common.schemas import load_schema
-    from tests.dbus_support import Client, DbusDaemon, pump
-    from tests.helpers import Broker, Probe, Proc, base_config, free_port, write_config
+    from sim.procs import Broker, Probe, Proc, base_config, free_port, write_config
+    from sim.venus_dbus import Client, DbusDaemon, pump
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-shim-"))
     daemon, broker = DbusDaemon().start(), Broker().start()

@@ -36,16 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bench.procstat import cpu_s, rss_mb
 from common.topics import Topics
-from sim.charger import control
-from tests.helpers import (
-    Broker,
-    Probe,
-    SimProc,
-    base_config,
-    config_procs,
-    free_port,
-    wait_until,
-)
+from sim.procs import Probe, wait_until
+from sim.stack import Stack
 
 T = Topics("alfen", "0")
 DAY_S = 86400.0
@@ -114,29 +106,23 @@ class Soak:
         self.fault_pool = faults
         self.days, self.speed, self.tmp = days, speed, tmp
         self.rng = random.Random(seed)
-        self.broker = Broker()
-        self.world = SimProc(
-            "world",
-            *("--mqtt-port", str(self.broker.port), "--portal", "soak0portal"),
-            *("--speed", str(speed), "--charger-speed", str(speed), "--start-hour", "0"),
-            *("--validity-s", str(60 * speed), "--safe-current", "6", "--station-max", "16"),
-            log_dir=tmp,
-        )
-        self.modbus, self.ctl = self.world.modbus, self.world.ctl
-        cfg = base_config(
+        self.stack = Stack(
             tmp,
-            self.modbus,
-            self.broker.port,
+            ("bridge", "control", "ui"),
+            portal="soak0portal",
+            sim_args=(
+                *("--speed", str(speed), "--charger-speed", str(speed), "--start-hour", "0"),
+                *("--validity-s", str(60 * speed), "--safe-current", "6", "--station-max", "16"),
+            ),
             poll_interval_ms=1000,
-            victron={"portal_id": "soak0portal"},
-            web={"port": free_port()},
-            logging={"level": "INFO", "file": str(tmp / "alfen.log")},
+            logging={"level": "INFO"},
         )
-        self.state_dir = Path(cfg["state_dir"])
-        _path, (self.bridge, self.controller, self.ui) = config_procs(
-            tmp, cfg, "bridge", "control", "ui"
+        self.broker, self.world = self.stack.broker, self.stack.sim
+        self.state_dir = self.stack.state_dir
+        self.bridge, self.controller, self.ui = (
+            self.stack.ours[m] for m in ("bridge", "control", "ui")
         )
-        self.procs = [self.world, self.bridge, self.controller, self.ui]
+        self.procs = self.stack.procs()
         self.stats = {p.module: ProcStats(p.module, log_path=p.log_path) for p in self.procs}
         self.stats["mosquitto"] = ProcStats("mosquitto")
         self.probe: Optional[Probe] = None
@@ -150,35 +136,26 @@ class Soak:
 
     # --- plumbing ----------------------------------------------------------------------------
     def socket(self) -> Dict[str, Any]:
-        return control(self.ctl, "status")["status"]["sockets"]["1"]
+        return self.stack.socket()
+
+    def ctl(self, cmd: str, **args: Any) -> Dict[str, Any]:
+        return self.stack.ctl(cmd, **args)
 
     def sim_s(self) -> float:
         return (time.monotonic() - self.t0) * self.speed
 
     def start(self) -> None:
-        self.broker.start()
-        self.world.start()
-        wait_until(self._ctl_ok, 20, 0.2)
-        for p in (self.bridge, self.controller, self.ui):
-            p.start()
+        self.stack.start()
         self.probe = Probe(self.broker.port, (T.sub("#"),))
         self.probe.wait_json(T.control_state, timeout_s=30)
         self.t0 = time.monotonic()
         threading.Thread(target=self._sampler, daemon=True).start()
 
-    def _ctl_ok(self) -> bool:
-        try:
-            return bool(control(self.ctl, "status")["ok"])
-        except OSError:
-            return False
-
     def stop(self) -> None:
         self._stop.set()
-        for p in (self.ui, self.controller, self.bridge, self.world):
-            p.stop()
         if self.probe is not None:
             self.probe.close()
-        self.broker.stop()
+        self.stack.stop()
 
     def _sampler(self) -> None:
         while not self._stop.wait(2.0):
@@ -231,7 +208,7 @@ class Soak:
     def _plug(self, car: Dict[str, Any], amps: int) -> None:
         self.publish("control/set/current", {"amps": amps})
         self.publish("control/set/startstop", {"enabled": True})
-        reply = control(self.ctl, "plug", **car)
+        reply = self.ctl("plug", **car)
         self.sessions += 1
         self.amps = amps
         meter = float(reply["status"]["sockets"]["1"]["energy_wh"])
@@ -244,7 +221,7 @@ class Soak:
         if self.wait(lambda: max(self.socket()["current_a"]) < 0.01, 30) is None:
             row["notes"].append("still drawing 30 s after stop")
         time.sleep(2.5)  # a bridge poll and a controller tick see the final meter reading
-        reply = control(self.ctl, "unplug")
+        reply = self.ctl("unplug")
         row["unplug_wh"] = float(reply["status"]["sockets"]["1"]["energy_wh"])
         probe = self.probe
         assert probe is not None
@@ -260,11 +237,11 @@ class Soak:
         """Inject, wait out the fault, then time how long until charging is back by itself."""
         s = self.speed
         if kind == "reboot":
-            control(self.ctl, "reboot", down_s=5 * s)
+            self.ctl("reboot", down_s=5 * s)
         elif kind in ("outage", "silent"):
-            control(self.ctl, kind, seconds=5 * s)
+            self.ctl(kind, seconds=5 * s)
         elif kind == "nan":
-            control(self.ctl, "fault", mode="nan", seconds=5 * s)
+            self.ctl("fault", mode="nan", seconds=5 * s)
         elif kind == "broker_restart":
             self.broker.restart(1.0)
         elif kind == "controller_kill":

@@ -57,7 +57,7 @@ def _hammer(port: int, n: int, out: List[float], errors: List[str]) -> None:
 
 def run() -> Dict[str, Any]:
     from common.schemas import load_schema
-    from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+    from sim.procs import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     broker = Broker().start()

@@ -9,64 +9,49 @@ from typing import Any, Dict, Iterator, Optional, Sequence
 
 import pytest
 
-from sim.charger import control
 from sim.modbus_server import _IGNORES_SET_RESULT
-from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+from tests.helpers import Broker, Probe, Proc, wait_until
+from tests.helpers import Stack as SimStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.modbus]
 _instances = iter(range(100, 10_000))
 
 
 class Stack:
-    """A simulated charger and a bridge, started per test with the options it needs."""
+    """A simulated charger and a bridge on the session's broker (a ``sim.stack.Stack``), started
+    per test with the options it needs."""
 
     def __init__(self, tmp: Path, broker: Broker) -> None:
         self.tmp, self.broker = tmp, broker
-        self.modbus_port, self.ctl_port = free_port(), free_port()
-        self.sim: Optional[Proc] = None
+        self.parts: Optional[SimStack] = None
         self.bridge: Optional[Proc] = None
         self.instance = next(_instances)  # own topics per test: retained state can't leak
         self.base = f"alfen/{self.instance}"
 
     def start(self, sim_args: Sequence[str] = (), **cfg_overrides: Any) -> Stack:
-        self.sim = Proc(
-            "sim",
-            "charger",
-            "--port",
-            str(self.modbus_port),
-            "--control-port",
-            str(self.ctl_port),
-            *sim_args,
-            log_dir=self.tmp,
-        ).start()
-        wait_until(lambda: self._ctl_ok(), 10)
-        cfg = base_config(
+        self.parts = SimStack(
             self.tmp,
-            self.modbus_port,
-            self.broker.port,
+            ("bridge",),
+            broker=self.broker,
+            sim="charger",
+            sim_args=sim_args,
             device_instance=self.instance,
             **cfg_overrides,
-        )
-        self.config = write_config(self.tmp / "config.yaml", cfg)
-        self.bridge = Proc("bridge", "--config", str(self.config), log_dir=self.tmp).start()
+        ).start()
+        self.bridge = self.parts.ours["bridge"]
+        self.modbus_port = self.parts.modbus_port
         return self
 
-    def _ctl_ok(self) -> bool:
-        try:
-            return bool(control(self.ctl_port, "status")["ok"])
-        except OSError:
-            return False
-
     def ctl(self, cmd: str, **args: Any) -> Dict[str, Any]:
-        return control(self.ctl_port, cmd, **args)
+        assert self.parts is not None, "start() first"
+        return self.parts.ctl(cmd, **args)
 
     def socket(self) -> Dict[str, Any]:
         return self.ctl("status")["status"]["sockets"]["1"]
 
     def stop(self) -> None:
-        for p in (self.bridge, self.sim):
-            if p is not None:
-                p.stop()
+        if self.parts is not None:
+            self.parts.stop()
 
 
 @pytest.fixture

@@ -12,23 +12,13 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
 
 from common.schemas import validate
 from common.topics import Topics
-from sim.charger import control
-from tests.helpers import (
-    ROOT,
-    Broker,
-    Probe,
-    SimProc,
-    base_config,
-    config_procs,
-    seed_controller_state,
-    wait_until,
-)
+from tests.helpers import ROOT, Broker, Probe, Stack, seed_controller_state, wait_until
 
 pytestmark = pytest.mark.e2e
 MISSING = [p for p in ("bridge/__main__.py", "control/core.py") if not (ROOT / p).exists()]
@@ -45,67 +35,40 @@ VALIDITY_S = 5.0
 SUNNY_NO_BATTERY = ("--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300")
 
 
-class Stack:
-    def __init__(self, broker: Broker, tmp: Path, site: Tuple[str, ...] = SUNNY_NO_BATTERY) -> None:
-        self.tmp = tmp
-        self.world = SimProc(
-            "world",
-            *("--mqtt-port", str(broker.port), "--portal", PORTAL, "--start-hour", "12"),
-            *("--speed", "60", *site),
+def e2e_stack(broker: Broker, tmp: Path, site: Tuple[str, ...] = SUNNY_NO_BATTERY) -> Stack:
+    """The sim world at 60x with a car plugged in from the start, a bridge and a controller with
+    short timers, on the session's broker."""
+    return Stack(
+        tmp,
+        ("bridge", "control"),
+        broker=broker,
+        portal=PORTAL,
+        sim_args=(
+            *("--start-hour", "12", "--speed", "60", *site),
             *("--validity-s", str(VALIDITY_S), "--safe-current", "6", "--plug-at", "0"),
             *("--car-max-a", "16", "--car-phases", "3"),
-            log_dir=tmp,
-        )
-        self.modbus, self.ctl = self.world.modbus, self.world.ctl
-        cfg = base_config(
-            tmp,
-            self.modbus,
-            broker.port,
-            controls={
-                "command_lease_seconds": LEASE_S,
-                "refresh_floor_seconds": 2,
-                "phase_switching": False,
-            },
-            victron={"portal_id": PORTAL, "stale_after_s": 6, "keepalive_s": 5},
-            auto={
-                "start_delay_s": 2,
-                "stop_delay_s": STOP_DELAY_S,
-                "min_on_s": 0,
-                "min_off_s": 0,
-                "smoothing_s": 0,
-            },
-        )
-        self.config, (self.bridge, self.controller) = config_procs(tmp, cfg, "bridge", "control")
-
-    def socket(self) -> Dict[str, Any]:
-        return control(self.ctl, "status")["status"]["sockets"]["1"]
-
-    def stop(self) -> None:
-        for p in (self.controller, self.bridge, self.world):
-            p.stop()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.module}\n{p.log()[-3000:]}" for p in (self.world, self.bridge, self.controller)
-        )
+        ),
+        controls={
+            "command_lease_seconds": LEASE_S,
+            "refresh_floor_seconds": 2,
+            "phase_switching": False,
+        },
+        victron={"stale_after_s": 6, "keepalive_s": 5},
+        auto={
+            "start_delay_s": 2,
+            "stop_delay_s": STOP_DELAY_S,
+            "min_on_s": 0,
+            "min_off_s": 0,
+            "smoothing_s": 0,
+        },
+    )
 
 
 @pytest.fixture
 def stack(broker: Broker, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(broker, tmp_path)
-    s.world.start()
-    wait_until(lambda: _reachable(s.ctl), 15)
-    s.bridge.start()
-    s.controller.start()
+    s = e2e_stack(broker, tmp_path).start()
     yield s
     s.stop()
-
-
-def _reachable(port: int) -> bool:
-    try:
-        return bool(control(port, "status")["ok"])
-    except OSError:
-        return False
 
 
 def charging_at(stack: Stack, min_a: float) -> Any:
@@ -130,7 +93,7 @@ def _story(stack: Stack, probe: Probe) -> None:
     assert state["inputs_ok"] is True
 
     # 2. a cloud: the charger keeps going through the stop delay, then pauses
-    stack_cmd = control(stack.ctl, "cloud", factor=0.02)
+    stack_cmd = stack.ctl("cloud", factor=0.02)
     assert stack_cmd["ok"]
     clouded = time.monotonic()
     paused: List[float] = []
@@ -146,12 +109,13 @@ def _story(stack: Stack, probe: Probe) -> None:
     assert paused[0] >= STOP_DELAY_S - 1.0, f"paused after {paused[0]:.1f} s"
 
     # 3. the sun comes back: charging resumes
-    control(stack.ctl, "sun")
+    stack.ctl("sun")
     wait_until(lambda: charging_at(stack, 9.0), 30)
     before = probe.wait_json(T.control_state, lambda v: v["session"]["energy_kwh"] > 0)
 
     # 4. kill the controller: lease + validity later the charger is at its safe current
-    stack.controller.kill()
+    controller = stack.ours["control"]
+    controller.kill()
     killed = time.monotonic()
     wait_until(
         lambda: (
@@ -164,7 +128,7 @@ def _story(stack: Stack, probe: Probe) -> None:
     assert time.monotonic() - killed >= VALIDITY_S - 1.0
 
     # 5. restart: the same session goes on and no energy is lost
-    stack.controller.start()
+    controller.start()
     after = probe.wait_json(
         T.control_state,
         lambda v: v["ts"] > before["ts"] + 1 and v["session"]["active"],
@@ -174,7 +138,7 @@ def _story(stack: Stack, probe: Probe) -> None:
     assert after["session"]["energy_kwh"] > before["session"]["energy_kwh"]
     energy_wh = stack.socket()["energy_wh"]
     assert after["session"]["energy_kwh"] <= energy_wh / 1000.0
-    assert stack.controller.stop(signal.SIGTERM) == 0
+    assert controller.stop(signal.SIGTERM) == 0
 
 
 # A battery that takes all of the sun (5.7 kW of 6 kW PV) and has room for 15 kWh more
@@ -187,15 +151,13 @@ BATTERY_SITE = (
 def test_the_battery_check_keeps_the_battery_charge_only_on_a_dull_day(
     broker: Broker, tmp_path: Path, probe: Probe
 ) -> None:
-    s = Stack(broker, tmp_path, site=BATTERY_SITE)
+    s = e2e_stack(broker, tmp_path, site=BATTERY_SITE)
     seed_controller_state(
         tmp_path / "state", surplus_w=1.0, capacity_kwh=100.0
     )  # sunless last days
+    controller = s.ours["control"]
     try:
-        s.world.start()
-        wait_until(lambda: _reachable(s.ctl), 15)
-        s.bridge.start()
-        s.controller.start()
+        s.start()
         # the forecast sun left today would not fill the battery: it keeps what it absorbs
         kept = probe.wait_json(T.control_state, lambda v: v["status"] == 4, timeout_s=20)
         assert kept["mode_name"] == "auto"
@@ -206,9 +168,9 @@ def test_the_battery_check_keeps_the_battery_charge_only_on_a_dull_day(
         assert (s.socket()["setpoint_a"] or 0) < 6
 
         # after sunny days the battery fills anyway: the car gets its charge at once
-        assert s.controller.stop(signal.SIGTERM) == 0
+        assert controller.stop(signal.SIGTERM) == 0
         seed_controller_state(tmp_path / "state", surplus_w=1e6, capacity_kwh=100.0)
-        s.controller.start()
+        controller.start()
         wait_until(lambda: charging_at(s, 6.0), 40)
         shared = probe.wait_json(
             T.control_state,

@@ -20,9 +20,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sim.charger import control
 from tests.dbus_support import DbusDaemon, dbus_missing
-from tests.helpers import Broker, Probe, Proc, base_config, free_port, wait_until, write_config
+from tests.helpers import Broker, Probe, Proc, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e]
 PORTAL = "hostile01"
@@ -32,63 +31,49 @@ _instances = iter(range(300, 400))
 
 
 class Site:
-    """A simulated charger and every process of ours on one config."""
+    """A simulated charger and every process of ours on one config (a ``sim.stack.Stack`` on
+    the session's broker), started one by one in the order a test needs."""
 
     def __init__(self, tmp: Path, broker: Broker, instance: int) -> None:
-        self.tmp, self.broker = tmp, broker
+        self.broker = broker
         self.base = f"alfen/{instance}"
-        self.modbus, self.ctl_port, self.web = free_port(), free_port(), free_port()
         self.bus: Optional[DbusDaemon] = None if dbus_missing() else DbusDaemon().start()
         extra: Dict[str, Any] = {"dbus": {"address": self.bus.address}} if self.bus else {}
-        cfg = base_config(
+        self.stack = Stack(
             tmp,
-            self.modbus,
-            broker.port,
+            ("ui", "dbus_shim", "control", "bridge"),
+            broker=broker,
+            sim="charger",
+            sim_args=("--station-max", "20"),
+            portal=PORTAL,
             device_instance=instance,
-            victron={"portal_id": PORTAL},
-            web={"port": self.web},
             home_assistant={"discovery": False},
             **extra,
         )
-        self.config = write_config(tmp / "config.yaml", cfg)
-        self.procs: Dict[str, Proc] = {}
+        self.procs: Dict[str, Proc] = {}  # the ones started, by the test's name for them
 
-    def start(self, name: str, module: str, *args: str) -> Proc:
-        proc = Proc(module, *args, log_dir=self.tmp).start()
+    def ours(self, name: str, module: str) -> Proc:
+        proc = self.stack.ours[module].start()
         self.procs[name] = proc
         return proc
 
-    def ours(self, name: str, module: str) -> Proc:
-        return self.start(name, module, "--config", str(self.config))
-
     def sim(self) -> Proc:
-        port = ("--port", str(self.modbus), "--control-port", str(self.ctl_port))
-        proc = self.start("sim", "sim", "charger", *port, "--station-max", "20")
-        wait_until(lambda: self._sim_ok(), 10)
-        return proc
-
-    def _sim_ok(self) -> bool:
-        try:
-            return bool(control(self.ctl_port, "status")["ok"])
-        except OSError:
-            return False
+        self.procs["sim"] = self.stack.start_sim()
+        return self.procs["sim"]
 
     def setpoints(self) -> List[float]:
-        writes = control(self.ctl_port, "status")["status"]["sockets"]["1"]["writes"]
-        return [w[2] for w in writes if w[1] == "setpoint"]
+        return [w[2] for w in self.stack.socket()["writes"] if w[1] == "setpoint"]
 
     def writes_since(self, t0: float) -> List[List[Any]]:
-        writes = control(self.ctl_port, "status")["status"]["sockets"]["1"]["writes"]
+        writes = self.stack.socket()["writes"]
         return [w for w in writes if w[1] == "setpoint" and w[0] >= t0]
 
     def status(self) -> Dict[str, Any]:
-        url = f"http://127.0.0.1:{self.web}/api/status"
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(self.stack.ui_url + "/api/status", timeout=5) as resp:
             return json.loads(resp.read())  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            proc.stop()
+        self.stack.stop()
         if self.bus is not None:
             self.bus.stop()
 

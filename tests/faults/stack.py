@@ -1,7 +1,8 @@
 """One whole stack per fault case, and a monitor that checks the safety invariants while it runs.
 
-Each ``FaultStack`` has its own mosquitto (so a broker fault hits one case only), a ``sim world``
-(charger + Venus site), a bridge and a controller, all on loopback with short timers:
+Each ``FaultStack`` is a ``sim.stack.Stack`` with its own mosquitto (so a broker fault hits one
+case only), a ``sim world`` (charger + Venus site), a bridge and a controller, all on loopback
+with short timers:
 
 * charger validity 5 s (real default 60–300 s), command lease 10 s (default 90 s), refresh floor
   2 s, bridge poll 500 ms, Venus data stale after 6 s, keepalive 5 s. Every wait in the cases is
@@ -29,17 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from common.topics import Topics
-from sim.charger import control
-from tests.helpers import (
-    Broker,
-    Probe,
-    Proc,
-    SimProc,
-    base_config,
-    config_procs,
-    free_port,
-    wait_until,
-)
+from sim.procs import Probe, Proc, wait_until
+from sim.stack import Stack
 
 T = Topics("alfen", "0")
 PORTAL = "fault0portal"
@@ -117,8 +109,9 @@ class Monitor(threading.Thread):
         return self.stack.socket()
 
 
-class FaultStack:
-    """mosquitto + sim world + bridge + controller for one fault case."""
+class FaultStack(Stack):
+    """mosquitto + sim world + bridge + controller (+ UI) for one fault case, with the probe
+    and the monitor that watch it."""
 
     def __init__(
         self,
@@ -129,23 +122,17 @@ class FaultStack:
         cfg: Optional[Dict[str, Any]] = None,
         with_ui: bool = False,
     ) -> None:
-        self.name, self.tmp, self.mode = name, tmp, mode
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.broker = Broker()
-        self.world = SimProc(
-            "world",
-            *("--mqtt-port", str(self.broker.port), "--portal", PORTAL, "--start-hour", "12"),
-            *("--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300"),
-            *("--validity-s", str(VALIDITY_S), "--safe-current", str(SAFE_A)),
-            *("--station-max", str(STATION_MAX_A)),
-            *world_args,
-            log_dir=tmp,
-        )
-        self.modbus, self.ctl_port = self.world.modbus, self.world.ctl
-        config = base_config(
+        super().__init__(
             tmp,
-            self.modbus,
-            self.broker.port,
+            ("bridge", "control", "ui") if with_ui else ("bridge", "control"),
+            portal=PORTAL,
+            sim_args=(
+                *("--start-hour", "12"),
+                *("--battery-kwh", "0", "--pv-peak-w", "9000", "--house-w", "300"),
+                *("--validity-s", str(VALIDITY_S), "--safe-current", str(SAFE_A)),
+                *("--station-max", str(STATION_MAX_A)),
+                *world_args,
+            ),
             poll_interval_ms=POLL_MS,
             controls={
                 "command_lease_seconds": LEASE_S,
@@ -154,12 +141,7 @@ class FaultStack:
                 "watchdog_interval_seconds": 5,
             },
             defaults={"intended_set_current": SET_A, "station_max_current": STATION_MAX_A},
-            victron={
-                "portal_id": PORTAL,
-                "stale_after_s": STALE_S,
-                "keepalive_s": 5,
-                "fuse_limit_a": FUSE_A,
-            },
+            victron={"stale_after_s": STALE_S, "keepalive_s": 5, "fuse_limit_a": FUSE_A},
             auto={
                 "start_delay_s": 2,
                 "stop_delay_s": 4,
@@ -167,16 +149,13 @@ class FaultStack:
                 "min_off_s": 0,
                 "smoothing_s": 0,
             },
-            logging={"level": "INFO", "file": str(tmp / "alfen.log")},
-            web={"port": free_port()},
+            logging={"level": "INFO"},
             **(cfg or {}),
         )
-        self.ui_url = f"http://127.0.0.1:{config['web']['port']}"
-        self.state_dir = Path(config["state_dir"])
-        modules = ("bridge", "control", "ui") if with_ui else ("bridge", "control")
-        self.config, procs = config_procs(tmp, config, *modules)
-        self.bridge, self.controller = procs[0], procs[1]
-        self.ui: Optional[Proc] = procs[2] if with_ui else None
+        self.name, self.mode = name, mode
+        self.world = self.sim
+        self.bridge, self.controller = self.ours["bridge"], self.ours["control"]
+        self.ui: Optional[Proc] = self.ours.get("ui")
         self._probe: Optional[Probe] = None
         self.monitor = Monitor(self)
         self.may_be_down: Set[str] = set()  # modules a fault takes down on purpose
@@ -191,17 +170,8 @@ class FaultStack:
         return self._probe
 
     # --- life cycle --------------------------------------------------------------------------
-    def procs(self) -> List[Proc]:
-        return [self.world, self.bridge, self.controller, *([self.ui] if self.ui else [])]
-
     def start(self) -> FaultStack:
-        self.broker.start()
-        self.world.start()
-        wait_until(self._ctl_ok, 20, 0.2)
-        self.bridge.start()
-        self.controller.start()
-        if self.ui is not None:
-            self.ui.start()
+        super().start()
         self._probe = Probe(self.broker.port)
         self.probe.client.message_callback_add(T.cmd_current, self._on_cmd)
         self.monitor.start()
@@ -216,13 +186,7 @@ class FaultStack:
             p.stop()
         if self._probe is not None:
             self._probe.close()
-        self.broker.stop()
-
-    def _ctl_ok(self) -> bool:
-        try:
-            return bool(self.ctl("status")["ok"])
-        except OSError:
-            return False
+        super().stop()  # the processes are down already: this stops the broker
 
     def _on_cmd(self, _c: Any, _u: Any, msg: Any) -> None:
         self.probe._on_message(_c, _u, msg)
@@ -235,13 +199,7 @@ class FaultStack:
     def max_commanded(self) -> float:
         return max(self._commanded, default=0.0)
 
-    # --- the simulator -----------------------------------------------------------------------
-    def ctl(self, cmd: str, **args: Any) -> Dict[str, Any]:
-        return control(self.ctl_port, cmd, **args)
-
-    def socket(self) -> Dict[str, Any]:
-        return self.ctl("status")["status"]["sockets"]["1"]
-
+    # --- the UI ------------------------------------------------------------------------------
     def ui_status(self) -> Optional[Dict[str, Any]]:
         """GET /api/status of the UI, or None while it does not answer."""
         try:
@@ -301,7 +259,7 @@ class FaultStack:
         except ValueError:
             return raw.decode()
 
-    def stop_controller(self) -> int:
+    def stop_controller(self) -> Optional[int]:
         """Stop the controller on purpose (SIGTERM): the monitor is told first, or a sample
         taken between the stop and the restart reports it as died unexpectedly."""
         self.may_be_down.add("control")
@@ -406,6 +364,3 @@ class FaultStack:
             "max_current_a": round(self.monitor.max_current_a, 2),
             "writes": len(writes),
         }
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.module}\n{p.log()[-4000:]}" for p in self.procs())
