@@ -79,7 +79,10 @@ class Bridge:
             consumes=lambda topic: topics.suffix_of(topic).startswith("cmd/"),
         )
         self._loop_errors = LogLimiter()
-        self._written_at = float("-inf")  # monotonic time of the last setpoint write
+        # One setpoint write per poll cycle (from one poll to the next), whoever asks for it: the
+        # first command of a cycle is written at once, the rest of a burst waits for the next
+        # poll, which writes the newest value.
+        self._wrote_this_cycle = False
 
     def apply_config(self, cfg: Dict[str, Any]) -> None:
         """Take over every setting the bridge can change live; the charger's address too."""
@@ -176,10 +179,9 @@ class Bridge:
         else:
             log.info("command: switch to %s phase(s)", body["phases"])
             self.keeper.command_phases(int(body["phases"]), now)
-        # Act now rather than at the next poll (command → write latency), unless a setpoint was
-        # written within the last poll: a burst of commands then costs one write per poll, of
-        # the newest value, which the next poll applies.
-        if self.online and now - self._written_at >= self.poll_s:
+        # Act now rather than at the next poll (command → write latency), unless this poll
+        # cycle already wrote: a burst then costs one write per poll, of the newest value.
+        if self.online and not self._wrote_this_cycle:
             self.apply_setpoint(now)
             self.publish_state(force=True)
 
@@ -245,6 +247,7 @@ class Bridge:
     # ---- Modbus ------------------------------------------------------------------------
     def poll_once(self) -> None:
         now = self.clock.monotonic()  # for the keeper (see handle_command)
+        self._wrote_this_cycle = False  # a new poll cycle: one setpoint write allowed again
         if not self.link.connected:
             if self.clock.monotonic() < self.reconnect_at:
                 return
@@ -344,12 +347,12 @@ class Bridge:
         )
 
     def apply_setpoint(self, now: float) -> None:
-        """At most one write per poll interval, whatever asks for it (poll or command)."""
-        if now - self._written_at < self.poll_s * 0.9:
+        """At most one write per poll cycle, whatever asks for it (poll or command)."""
+        if self._wrote_this_cycle:
             return
         action = self.keeper.next_action(now, self.readings())
         if action is not None:
-            self._written_at = now
+            self._wrote_this_cycle = True
         if isinstance(action, WriteCurrent):
             self.write_current(action, now)
         elif isinstance(action, WritePhases):
