@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Final
 
-DEFAULT_PREFIX: Final = "alfen"
-
 # Command topic suffix -> schema file name (schemas/<name>.schema.json).
 COMMAND_SCHEMAS: Final[Dict[str, str]] = {
     "cmd/current": "cmd_current",
@@ -34,10 +32,11 @@ STATE_SCHEMAS: Final[Dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names under ``{prefix}/{charger_id}``."""
+    """Topic names under ``{prefix}/{charger_id}`` (``common.config.topics_for`` reads both from
+    the config)."""
 
-    prefix: str = DEFAULT_PREFIX
-    charger_id: str = "0"
+    prefix: str
+    charger_id: str
 
     @property
     def base(self) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytz
 
 from common.atomic import read_json_or_quarantine, write_json_atomic
+from common.config_fields import config_field, read_fields, text
 from common.schemas import PayloadError, parse_json
 from control.model import Prices, PriceSlot
 
@@ -63,22 +64,15 @@ class TibberError(Exception):
 
 @dataclass(frozen=True)
 class TibberSettings:
-    api_url: str
-    token: str
-    home_id: str = ""
-    timeout_s: float = 10.0
-    timezone: str = "Europe/Amsterdam"
+    api_url: str = config_field("tibber.api_url", text)
+    token: str = config_field("tibber.access_token", text)
+    home_id: str = config_field("tibber.home_id", text)
+    timeout_s: float = config_field("tibber.timeout_s")
+    timezone: str = config_field("timezone", text)
 
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> TibberSettings:
-        t = cfg.get("tibber", {})
-        return cls(
-            api_url=str(t.get("api_url", "https://api.tibber.com/v1-beta/gql")),
-            token=str(t.get("access_token", "")),
-            home_id=str(t.get("home_id", "") or ""),
-            timeout_s=float(t.get("timeout_s", 10)),
-            timezone=str(cfg.get("timezone", "Europe/Amsterdam")),
-        )
+        return cls(**read_fields(cls, cfg))
 
 
 def parse_time(text: str) -> float:

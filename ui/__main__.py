@@ -12,6 +12,7 @@ from waitress.server import create_server
 
 from common.cli import start
 from common.config import topics_for
+from common.config_fields import config_value
 from common.mqtt_link import MqttLink, MqttSettings
 from ui.app import create_app
 from ui.auth import resolve_token
@@ -29,7 +30,7 @@ class _Stop(Exception):
 def build(cfg: dict, config_path: str) -> tuple:
     """Wire the parts (no I/O until ``start``): link, cache, feeder, app context."""
     topics = topics_for(cfg)
-    client_id = f"{cfg['mqtt'].get('client_id_prefix', 'alfen')}-ui-{os.getpid()}"
+    client_id = f"{config_value(cfg, 'mqtt.client_id_prefix')}-ui-{os.getpid()}"
     link = MqttLink(MqttSettings.from_config(cfg), client_id, subscriptions(topics))
     cache = StateCache(topics)
     ctx = UiContext(

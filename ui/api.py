@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from common.config import ConfigError, validate_config
+from common.config_fields import config_value
 from common.schema_check import short
 from common.schemas import PayloadError, load_schema, parse_json, validate
 from ui import config_io
@@ -60,7 +61,7 @@ def status() -> Response:
     c = ctx()
     snap = c.cache.snapshot()
     snap["web"] = {"token_required": c.token is not None}
-    snap["currency_symbol"] = c.cfg.get("pricing", {}).get("currency_symbol", "€")
+    snap["currency_symbol"] = config_value(c.cfg, "pricing.currency_symbol")
     return jsonify(snap)
 
 
