@@ -20,8 +20,6 @@ import datetime as dt
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -132,8 +130,11 @@ class TibberClient:
         self,
         settings: TibberSettings,
         state_dir: str,
-        opener: Callable[..., Any] = urllib.request.urlopen,
+        opener: Optional[Callable[..., Any]] = None,
     ) -> None:
+        """``opener`` stands in for ``urllib.request.urlopen`` (tests); None: the real one,
+        imported on the first fetch, so a controller with Tibber off never loads urllib.request
+        (with http.client and email, about 3 MB)."""
         self.s = settings
         self.cache_path = Path(state_dir) / CACHE_FILE
         self._opener = opener
@@ -233,6 +234,9 @@ class TibberClient:
         return True
 
     def _request(self) -> Any:
+        import urllib.error  # only here: see __init__
+        import urllib.request
+
         if self.s.home_id:
             body = {"query": QUERY_ONE_HOME, "variables": {"id": self.s.home_id}}
         else:
@@ -248,7 +252,8 @@ class TibberClient:
             method="POST",
         )
         try:
-            with self._opener(req, timeout=self.s.timeout_s) as resp:
+            opener = self._opener or urllib.request.urlopen
+            with opener(req, timeout=self.s.timeout_s) as resp:
                 raw = resp.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise TibberError(
