@@ -18,11 +18,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from common.clock import SYSTEM_CLOCK, Clock
 from common.config import topics_for
 from common.config_fields import config_field, config_value, read_fields, text
+from common.evcs import finite_number
 from common.inbound import Inbox
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, validate
 from common.topics import Topics
-from dbus_shim.paths import BY_PATH, PATHS, Identity, View, number, render, text_of
+from dbus_shim.paths import BY_PATH, PATHS, Identity, View, render, text_of
 from dbus_shim.store import ShimMemory, Store, monotonic_energy
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ class Shim:
         return data if isinstance(data, dict) else None
 
     def _update_energy(self, state: Dict[str, Any]) -> None:
-        wh = number(state.get("energy_wh"))
+        wh = finite_number(state.get("energy_wh"))
         if wh is None:
             return
         mem = self.memory

@@ -9,17 +9,15 @@ reference/victron-dbus-mqtt.md §2 (gui-v2 and Victron's EVCS driver).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Final, Mapping, Optional, Tuple
 
-from common.evcs import STATUS_TEXT, Mode
+from common.evcs import MIN_CURRENT_A, STATUS_TEXT, Mode, finite_number
 
 SERVICE_PREFIX: Final = "com.victronenergy.evcharger.alfen_"
 PRODUCT_ID: Final = 0xFFFF  # third-party drivers use 0xFFFF (Victron EVCS ids are 0xC023-0xC027)
 PRODUCT_NAME: Final = "Alfen EV charger"
 PROCESS_NAME: Final = "alfen-dbus-shim"
-DEFAULT_MIN_CURRENT_A: Final = 6.0  # IEC 61851: below 6 A a charger pauses
 GUI_MAX_CURRENT_A: Final = 32.0  # gui-v2's spin box ceiling when /MaxCurrent is invalid
 MAX_NAME_LEN: Final = 64
 # gui-v2 shows "Auto mode source: External (<this>)" on the charger's page while
@@ -76,20 +74,13 @@ class DbusPath:
 
 
 # ---- value helpers --------------------------------------------------------------------------
-def number(x: Any) -> Optional[float]:
-    """A finite number, else None (NaN and null mean unknown, never 0)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def _r(x: Any, digits: int = 1) -> Optional[float]:
-    n = number(x)
+    n = finite_number(x)
     return None if n is None else round(n, digits)
 
 
 def _int(x: Any) -> Optional[int]:
-    n = number(x)
+    n = finite_number(x)
     return None if n is None else round(n)
 
 
@@ -143,17 +134,17 @@ def status(v: View) -> Optional[int]:
 
 
 def min_current(v: View) -> float:
-    n = number(v.control.get("min_current_a")) if v.control_ok else None
-    return n if n is not None else DEFAULT_MIN_CURRENT_A
+    n = finite_number(v.control.get("min_current_a")) if v.control_ok else None
+    return n if n is not None else MIN_CURRENT_A
 
 
 def max_current(v: View) -> float:
-    n = number(v.control.get("max_current_a")) if v.control_ok else None
+    n = finite_number(v.control.get("max_current_a")) if v.control_ok else None
     return n if n is not None else GUI_MAX_CURRENT_A
 
 
 def ceiling(v: View) -> float:
-    station = number(v.state.get("station_max_current_a"))
+    station = finite_number(v.state.get("station_max_current_a"))
     return min(v.max_current_ceiling_a, station) if station else v.max_current_ceiling_a
 
 
@@ -161,7 +152,7 @@ def ceiling(v: View) -> float:
 def _integral(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return int(value)
-    n = number(value)
+    n = finite_number(value)
     return int(n) if n is not None and n.is_integer() else None
 
 
@@ -174,7 +165,7 @@ def one_of(*allowed: int) -> Check:
 
 
 def _amps(value: Any) -> Optional[float]:
-    n = number(value)
+    n = finite_number(value)
     return None if n is None else n
 
 
@@ -191,7 +182,7 @@ def check_set_current(value: Any, v: View) -> Optional[Any]:
 
 def check_max_current(value: Any, v: View) -> Optional[Any]:
     n = _amps(value)
-    if n is None or not max(DEFAULT_MIN_CURRENT_A, min_current(v)) <= n <= ceiling(v):
+    if n is None or not max(MIN_CURRENT_A, min_current(v)) <= n <= ceiling(v):
         return None
     return _tidy(n)
 

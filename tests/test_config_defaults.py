@@ -116,7 +116,7 @@ def test_function_readers_fall_back_to_the_schema() -> None:
     assert topics_for({}) == topics_for(cfg) == Topics(config_default("mqtt.prefix"), "0")
     assert charger_id({"device_instance": 3}) == "3"
     assert config_value({"auto": {}}, "auto.min_current_a") == 6.0
-    with pytest.raises(KeyError, match="auto.nope: .* gives no default"):
+    with pytest.raises(KeyError, match=r"auto\.nope: .* gives no default"):
         config_default("auto.nope")
 
 

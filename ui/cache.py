@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from common.evcs import finite_number
 from common.inbound import LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_json
@@ -50,12 +51,6 @@ def finite(value: Any) -> Any:
     if isinstance(value, list):
         return [finite(v) for v in value]
     return value
-
-
-def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 class PowerHistory:
@@ -172,21 +167,23 @@ class StateCache:
         with self._lock:
             st = self._state if self._charger_online_locked() else None
             ctl = self._control
-            actual = _num(st.get("current_a")) if st else None
+            actual = finite_number(st.get("current_a")) if st else None
             if st and actual is None:
-                phases = [_num((st.get(k) or {}).get("current_a")) for k in ("l1", "l2", "l3")]
+                phases = [
+                    finite_number((st.get(k) or {}).get("current_a")) for k in ("l1", "l2", "l3")
+                ]
                 known = [p for p in phases if p is not None]
                 actual = max(known) if known else None
-            allowed = _num(st.get("applied_max_current_a")) if st else None
+            allowed = finite_number(st.get("applied_max_current_a")) if st else None
             if allowed is None and ctl is not None:
-                allowed = _num(ctl.get("commanded_current_a"))
-            smax = _num(st.get("station_max_current_a")) if st else None
-            power = _num(st.get("power_w")) if st else None
+                allowed = finite_number(ctl.get("commanded_current_a"))
+            smax = finite_number(st.get("station_max_current_a")) if st else None
+            power = finite_number(st.get("power_w")) if st else None
             point = Sample(round(self.clock(), 1), actual, allowed, smax, power)
             self._graph.append(point)
             site = self._site_locked()
             ev = power if st else None
-            flows = (ev, *(_num(site.get(k)) if site else None for k in POWER_SERIES[1:]))
+            flows = (ev, *(finite_number(site.get(k)) if site else None for k in POWER_SERIES[1:]))
             self._power.add(point.ts, flows)
             self._bump()
             return point
@@ -212,7 +209,7 @@ class StateCache:
         site = self._site
         if not (site and self._broker and self._control_avail == "online"):
             return None
-        ts = _num(site.get("ts"))
+        ts = finite_number(site.get("ts"))
         return site if ts is None or self.clock() - ts < STALE_AFTER_S + 5 else None
 
     def _bridge_alive_locked(self) -> bool:
@@ -222,14 +219,14 @@ class StateCache:
             return False
         if self._bridge_avail == "online":
             return True
-        ts = _num(self._state.get("ts")) if self._state else None
+        ts = finite_number(self._state.get("ts")) if self._state else None
         return ts is not None and self.clock() - ts < BRIDGE_ALIVE_S
 
     def _charger_online_locked(self) -> bool:
         st = self._state
         if not (self._broker and self._bridge_avail == "online" and st):
             return False
-        ts = _num(st.get("ts"))
+        ts = finite_number(st.get("ts"))
         fresh = ts is None or self.clock() - ts < STALE_AFTER_S
         return bool(st.get("connected")) and fresh
 
@@ -241,7 +238,7 @@ class StateCache:
             charger = self._charger_online_locked()
             controller = broker and self._control_avail == "online"
             ctl = self._control
-            smax = _num(self._state.get("station_max_current_a")) if self._state else None
+            smax = finite_number(self._state.get("station_max_current_a")) if self._state else None
             last = self._graph[-1] if self._graph else None
             return finite(
                 {
@@ -271,7 +268,7 @@ class StateCache:
 
     def station_max_a(self) -> Optional[float]:
         with self._lock:
-            return _num(self._state.get("station_max_current_a")) if self._state else None
+            return finite_number(self._state.get("station_max_current_a")) if self._state else None
 
     def prices(self) -> Optional[Dict[str, Any]]:
         """The controller's price slots (``{base}/control/prices``), or None before any."""
