@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Final, Mapping, Optional, Tuple
 
+from common.config_fields import config_default
 from common.evcs import MIN_CURRENT_A, STATUS_TEXT, Mode, finite_number
 
 SERVICE_PREFIX: Final = "com.victronenergy.evcharger.alfen_"
@@ -52,9 +53,10 @@ class View:
     info: Mapping[str, Any] = field(default_factory=dict)
     control: Mapping[str, Any] = field(default_factory=dict)
     energy_kwh: Optional[float] = None  # lifetime, kept monotonic by the shim
-    custom_name: str = ""
-    position: int = 0
-    max_current_ceiling_a: float = 80.0  # controls.max_set_current
+    # copies of config values (ShimConfig passes them); the defaults are the schema's
+    custom_name: str = config_default("dbus.custom_name")
+    position: int = config_default("dbus.position")
+    max_current_ceiling_a: float = float(config_default("controls.max_set_current"))
 
 
 Text = Callable[[Any], str]

@@ -26,6 +26,7 @@ from control.settings_cmd import defaults_from_config
 from control.tibber import TibberSettings
 from control.venus import VenusSettings
 from dbus_shim.mirror import ShimConfig
+from dbus_shim.paths import View
 from tests.helpers import ROOT
 
 # class -> how many of its fields come from the config (a field that stops reading the config
@@ -116,6 +117,10 @@ def test_function_readers_fall_back_to_the_schema() -> None:
     assert topics_for({}) == topics_for(cfg) == Topics(config_default("mqtt.prefix"), "0")
     assert charger_id({"device_instance": 3}) == "3"
     assert config_value({"auto": {}}, "auto.min_current_a") == 6.0
+    shim_view = View.__dataclass_fields__  # the shim's view copies three config values
+    assert shim_view["max_current_ceiling_a"].default == config_default("controls.max_set_current")
+    assert shim_view["custom_name"].default == config_default("dbus.custom_name")
+    assert shim_view["position"].default == config_default("dbus.position")
     with pytest.raises(KeyError, match=r"auto\.nope: .* gives no default"):
         config_default("auto.nope")
 
