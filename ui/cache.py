@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from common.clock import SYSTEM_CLOCK, Clock
 from common.evcs import finite_number
 from common.inbound import LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
@@ -101,7 +101,7 @@ class Sample:
 class StateCache:
     """Thread-safe latest values plus a change counter that SSE streams wait on."""
 
-    def __init__(self, topics: Topics, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, topics: Topics, clock: Clock = SYSTEM_CLOCK) -> None:
         self.topics = topics
         self.clock = clock
         self._lock = threading.Condition()
@@ -179,7 +179,7 @@ class StateCache:
                 allowed = finite_number(ctl.get("commanded_current_a"))
             smax = finite_number(st.get("station_max_current_a")) if st else None
             power = finite_number(st.get("power_w")) if st else None
-            point = Sample(round(self.clock(), 1), actual, allowed, smax, power)
+            point = Sample(round(self.clock.wall(), 1), actual, allowed, smax, power)
             self._graph.append(point)
             site = self._site_locked()
             ev = power if st else None
@@ -210,7 +210,7 @@ class StateCache:
         if not (site and self._broker and self._control_avail == "online"):
             return None
         ts = finite_number(site.get("ts"))
-        return site if ts is None or self.clock() - ts < STALE_AFTER_S + 5 else None
+        return site if ts is None or self.clock.wall() - ts < STALE_AFTER_S + 5 else None
 
     def _bridge_alive_locked(self) -> bool:
         """The bridge process runs: it says online, or its state is fresh (the charger does not
@@ -220,14 +220,14 @@ class StateCache:
         if self._bridge_avail == "online":
             return True
         ts = finite_number(self._state.get("ts")) if self._state else None
-        return ts is not None and self.clock() - ts < BRIDGE_ALIVE_S
+        return ts is not None and self.clock.wall() - ts < BRIDGE_ALIVE_S
 
     def _charger_online_locked(self) -> bool:
         st = self._state
         if not (self._broker and self._bridge_avail == "online" and st):
             return False
         ts = finite_number(st.get("ts"))
-        fresh = ts is None or self.clock() - ts < STALE_AFTER_S
+        fresh = ts is None or self.clock.wall() - ts < STALE_AFTER_S
         return bool(st.get("connected")) and fresh
 
     def snapshot(self) -> Dict[str, Any]:
@@ -242,7 +242,7 @@ class StateCache:
             last = self._graph[-1] if self._graph else None
             return finite(
                 {
-                    "ts": self.clock(),
+                    "ts": self.clock.wall(),
                     "online": {
                         "broker": broker,
                         "bridge": bridge,
@@ -316,10 +316,17 @@ def _parse_object(payload: bytes) -> Optional[Dict[str, Any]]:
 class Feeder:
     """One thread: MQTT events → cache, and a graph sample every ``GRAPH_PERIOD_S``."""
 
-    def __init__(self, link: Any, cache: StateCache, period_s: float = GRAPH_PERIOD_S) -> None:
+    def __init__(
+        self,
+        link: Any,
+        cache: StateCache,
+        period_s: float = GRAPH_PERIOD_S,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.link = link
         self.cache = cache
         self.period_s = period_s
+        self.clock = clock
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._errors = LogLimiter()
@@ -334,22 +341,23 @@ class Feeder:
             self._thread.join(5)
 
     def _run(self) -> None:
-        next_sample = time.monotonic()
+        now = self.clock.monotonic
+        next_sample = now()
         while not self._stop.is_set():
-            event = self.link.next_event(max(0.0, min(0.5, next_sample - time.monotonic())))
+            event = self.link.next_event(max(0.0, min(0.5, next_sample - now())))
             self.handle(event)
-            if time.monotonic() >= next_sample:
+            if now() >= next_sample:
                 self.cache.sample()
                 next_sample += self.period_s
-                if next_sample < time.monotonic():  # we fell behind (suspend): resync
-                    next_sample = time.monotonic() + self.period_s
+                if next_sample < now():  # we fell behind (suspend): resync
+                    next_sample = now() + self.period_s
 
     def handle(self, event: Optional[Event]) -> None:
         if isinstance(event, Message):
             try:
                 self.cache.apply(event.topic, event.payload)
             except Exception:  # one bad message must not stop the page's updates
-                if self._errors.allow(event.topic[:200], time.monotonic()):
+                if self._errors.allow(event.topic[:200], self.clock.monotonic()):
                     log.exception("dropped a message on %s", event.topic[:200])
         elif isinstance(event, Connected):
             self.cache.set_broker(True)
