@@ -3,8 +3,8 @@
 ``Inputs`` caches what MQTT said (retained state, info, control state, availability, broker link)
 and builds a ``paths.View``; ``Shim`` renders the view onto a vedbus-shaped service in one batch
 (one ItemsChanged) and turns accepted writes into ``{base}/control/set/<what>`` commands. No
-D-Bus or GLib import here: the runner (``main.py``) owns the loop, so tests can drive a
-``MemoryService`` with plain calls.
+D-Bus or GLib import here: the runner (``main.py``) owns the loop, so tests can drive it with
+an in-memory service (tests/memory_service.py) and plain calls.
 """
 
 from __future__ import annotations
