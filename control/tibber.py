@@ -134,7 +134,7 @@ class TibberClient:
     ) -> None:
         """``opener`` stands in for ``urllib.request.urlopen`` (tests); None: the real one,
         imported on the first fetch, so a controller with Tibber off never loads urllib.request
-        (with http.client and email, about 3 MB)."""
+        with http.client and email."""
         self.s = settings
         self.cache_path = Path(state_dir) / CACHE_FILE
         self._opener = opener
