@@ -2,8 +2,8 @@
 
 ``discovery_messages`` turns ``{base}/info`` (identity), the topic contract and the station max
 into retained discovery configs, one per entity, under
-``<prefix>/<component>/<unique_id>/config`` (reference/victron-dbus-mqtt.md §5: object_id =
-unique_id, no node_id). Measurements come from ``{base}/state`` (the bridge); session, status,
+``<prefix>/<component>/<unique_id>/config`` (HA's discovery topic with object_id = unique_id
+and no node_id). Measurements come from ``{base}/state`` (the bridge); session, status,
 reason and the controls from ``{base}/control/state`` (the controller), and commands go to
 ``{base}/control/set/…`` in the shapes of schemas/set_*.schema.json, never to the bridge.
 

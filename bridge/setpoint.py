@@ -3,8 +3,8 @@
 The charger forgets a setpoint when its validity timer (1208) runs out and falls back to the safe
 current (1212). The keeper rewrites before that happens, but only while commands keep arriving:
 once no command has come for ``lease_s`` it stops, so a dead controller or broker leaves the
-charger at its safe current (design §6). Phase changes follow pause → wait → write 1215 → wait →
-resume (reference/alfen-modbus.md §6: 1215 written under load is silently ignored).
+charger at its safe current. Phase changes follow pause → wait → write 1215 → wait → resume
+(the charger silently ignores a 1215 write while current flows).
 """
 
 from __future__ import annotations

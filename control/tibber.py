@@ -5,7 +5,7 @@ never stalls the 1 Hz control loop; ``poll(now)`` starts a fetch only when one i
 
 * at start when the cache does not cover the current slot;
 * after 13:00 local when tomorrow's prices are missing (Tibber publishes them shortly after
-  13:00 CET; peers.md §4.1), retried at most every ``TOMORROW_RETRY_S``;
+  13:00 CET), retried at most every ``TOMORROW_RETRY_S``;
 * never more than ``MAX_REQUESTS_PER_DAY`` times a day (Tibber blocks an IP for 10 min above
   ~100 requests / 5 min, and the block renews while requests continue: evcc#18635).
 

@@ -103,7 +103,7 @@ class ShimLoop:
         self.service, backend = make_service(name, self.bus)
         shim.build(self.service)
         try:
-            self.service.register()  # only now: every path exists (reference §2.1)
+            self.service.register()  # only now: a consumer that sees the name reads every path at once
         except Exception as exc:
             log.error("cannot claim %s on D-Bus: %s", name, exc)
             link.stop()

@@ -1,10 +1,10 @@
-"""The one table of D-Bus paths of ``com.victronenergy.evcharger.alfen_<n>`` (design §4).
+"""The one table of D-Bus paths of ``com.victronenergy.evcharger.alfen_<n>``.
 
 Each row says where a path's value comes from (a function of a ``View`` of the MQTT state), how
 it reads as text, and, for a writable path, how a GX write is checked and what it becomes: an
 MQTT command to the controller (``control/set/<what>``) or a local setting the shim persists.
-Everything here is pure; ``service.py`` does the I/O. Paths and enums follow
-reference/victron-dbus-mqtt.md §2 (gui-v2 and Victron's EVCS driver).
+Everything here is pure; ``mirror.py`` and ``main.py`` do the I/O. Paths and enums follow what
+gui-v2 and Victron's own EVCS driver (dbus-modbus-client's ev_charger.py) use.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ MODE_TEXT: Final[Dict[int, str]] = {
     int(Mode.AUTO): "Auto",
     int(Mode.SCHEDULED): "Scheduled",
 }
-POSITION_TEXT: Final = {0: "AC output", 1: "AC input"}  # the reverse of PV inverters (§2.3)
-# Mode 3 state -> /Status when the controller is not there to say more (§2.3 codes).
+POSITION_TEXT: Final = {0: "AC output", 1: "AC input"}  # the reverse of PV inverters' codes
+# Mode 3 state -> /Status (common.evcs.Status codes) when the controller is not there to say more.
 MODE3_STATUS: Final = {"A": 0, "B1": 1, "B2": 1, "C1": 1, "D1": 1, "C2": 2, "D2": 2}
 
 
