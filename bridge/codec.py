@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import List, Optional, Sequence, Union
+from typing import List, Sequence, Union
 
 from bridge.registers import Register, RegType
 
@@ -79,13 +79,3 @@ def decode_block(regs: Sequence[Register], start: int, words: Sequence[int]) -> 
             continue
         out[reg.name] = decode(reg, words[offset : offset + reg.count])
     return out
-
-
-def is_finite(value: object) -> bool:
-    """True for a real, finite number (not None, NaN or inf)."""
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def as_float(value: object) -> Optional[float]:
-    """The value as a finite float, or None for unknown/NaN/non-numbers."""
-    return float(value) if is_finite(value) else None  # type: ignore[arg-type]

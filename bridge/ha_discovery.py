@@ -2,8 +2,8 @@
 
 ``discovery_messages`` turns ``{base}/info`` (identity), the topic contract and the station max
 into retained discovery configs, one per entity, under
-``<prefix>/<component>/<unique_id>/config`` (reference/victron-dbus-mqtt.md §5: object_id =
-unique_id, no node_id). Measurements come from ``{base}/state`` (the bridge); session, status,
+``<prefix>/<component>/<unique_id>/config`` (HA's discovery topic with object_id = unique_id
+and no node_id). Measurements come from ``{base}/state`` (the bridge); session, status,
 reason and the controls from ``{base}/control/state`` (the controller), and commands go to
 ``{base}/control/set/…`` in the shapes of schemas/set_*.schema.json, never to the bridge.
 
@@ -19,9 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from common.config_fields import config_default, config_field, read_fields
+from common.evcs import MIN_CURRENT_A
 from common.topics import Topics
 
-MIN_CURRENT_A = 6.0  # IEC 61851: below 6 A a charger does not offer current
+# HA's own discovery prefix, the schema's default for home_assistant.discovery_prefix
+HA_PREFIX: str = config_default("home_assistant.discovery_prefix")
 MODES: Tuple[str, ...] = ("manual", "auto", "scheduled")  # index = /Mode (0, 1, 2)
 ORIGIN = {"name": "alfen-victron", "url": "https://github.com/rhernaus/victron-alfen-charger"}
 
@@ -236,7 +239,7 @@ def entity_config(
 
 
 def discovery_messages(
-    info: Mapping[str, Any], topics: Topics, max_current_a: float, prefix: str = "homeassistant"
+    info: Mapping[str, Any], topics: Topics, max_current_a: float, prefix: str = HA_PREFIX
 ) -> Dict[str, str]:
     """Discovery topic → JSON config for every entity (publish retained)."""
     base = object_base(info, topics)
@@ -249,17 +252,22 @@ def discovery_messages(
 
 
 def removal_messages(
-    info: Mapping[str, Any], topics: Topics, prefix: str = "homeassistant"
+    info: Mapping[str, Any], topics: Topics, prefix: str = HA_PREFIX
 ) -> Dict[str, str]:
     """Discovery topic → empty payload (retained): HA deletes the entities."""
     base = object_base(info, topics)
     return {discovery_topic(prefix, e, base): "" for e in ENTITIES}
 
 
+def _prefix(value: Any) -> str:
+    """An empty discovery prefix would put the topics at the broker's root: HA's own instead."""
+    return str(value or HA_PREFIX)
+
+
 @dataclass(frozen=True)
 class HaSettings:
-    enabled: bool = True
-    prefix: str = "homeassistant"
+    enabled: bool = config_field("home_assistant.discovery", bool)
+    prefix: str = config_field("home_assistant.discovery_prefix", _prefix)
 
     @property
     def status_topic(self) -> str:
@@ -268,10 +276,7 @@ class HaSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> HaSettings:
-        ha = cfg.get("home_assistant") or {}
-        return cls(
-            bool(ha.get("discovery", True)), str(ha.get("discovery_prefix") or "homeassistant")
-        )
+        return cls(**read_fields(cls, dict(cfg)))
 
 
 class Announcer:

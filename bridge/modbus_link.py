@@ -17,6 +17,7 @@ from pymodbus.exceptions import ModbusException
 
 from bridge import codec
 from bridge.registers import Block, Device, Register
+from common.config_fields import config_value
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ModbusLink:
             int(m["port"]),
             int(m["socket_slave_id"]),
             int(m["station_slave_id"]),
-            float(m.get("timeout_s", 3.0)),
+            float(config_value(cfg, "modbus.timeout_s")),
         )
 
     @property

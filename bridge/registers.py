@@ -1,7 +1,8 @@
 """The one definition of every Alfen NG9xx register this project uses.
 
 Addresses are the 0-based on-the-wire addresses of Alfen's "Implementation of Modbus Slave TCP/IP
-for Alfen NG9xx platform" v2.3 (see ../shared/reference/alfen-modbus.md §3). The bridge reads with
+for Alfen NG9xx platform" v2.3 (socket registers at unit 1, station registers at unit 200).
+The bridge reads with
 them, the simulator serves them, the tests check them; nothing else may hard-code an address.
 """
 

@@ -22,6 +22,7 @@ from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper, WriteCurre
 from bridge.state import ChargerState, CommandStatus, info_payload, measured_phases, to_payload
 from common.clock import SYSTEM_CLOCK, Clock
 from common.config import reload_on_notice
+from common.evcs import finite_number
 from common.inbound import Inbox, LogLimiter, error_body
 from common.mqtt_link import Connected, Message, MqttLink
 from common.schemas import PayloadError, parse_command
@@ -330,16 +331,16 @@ class Bridge:
             self._availability_due = True
 
     def _station_max(self) -> Optional[float]:
-        return codec.as_float(self.values.get("station_max_current"))
+        return finite_number(self.values.get("station_max_current"))
 
     def readings(self) -> Readings:
         v = self.values
         currents = [
-            f for f in (codec.as_float(v.get(f"current_l{i}")) for i in (1, 2, 3)) if f is not None
+            f for f in (finite_number(v.get(f"current_l{i}")) for i in (1, 2, 3)) if f is not None
         ]
         accounted = v.get("setpoint_accounted")
         return Readings(
-            setpoint_a=codec.as_float(v.get("setpoint")),
+            setpoint_a=finite_number(v.get("setpoint")),
             validity_s=v.get("validity_remaining"),  # type: ignore[arg-type]
             accounted=None if accounted is None else accounted == 1,
             station_max_a=self._station_max(),
@@ -390,7 +391,7 @@ class Bridge:
         """After a switch, trust the phase currents, not 1215 (unreliable on some firmware)."""
         k = self.keeper
         measured = measured_phases(
-            tuple(codec.as_float(self.values.get(f"current_l{i}")) for i in (1, 2, 3))
+            tuple(finite_number(self.values.get(f"current_l{i}")) for i in (1, 2, 3))
         )
         if k.phase_target is None or k.phase_stage is not None or measured is None:
             return

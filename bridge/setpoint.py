@@ -3,8 +3,8 @@
 The charger forgets a setpoint when its validity timer (1208) runs out and falls back to the safe
 current (1212). The keeper rewrites before that happens, but only while commands keep arriving:
 once no command has come for ``lease_s`` it stops, so a dead controller or broker leaves the
-charger at its safe current (design §6). Phase changes follow pause → wait → write 1215 → wait →
-resume (reference/alfen-modbus.md §6: 1215 written under load is silently ignored).
+charger at its safe current. Phase changes follow pause → wait → write 1215 → wait → resume
+(the charger silently ignores a 1215 write while current flows).
 """
 
 from __future__ import annotations
@@ -13,39 +13,27 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Union
 
-MIN_CHARGE_A = 6.0  # below this the charger cannot offer current: write 0 to pause
+from common.config_fields import config_field, read_fields
+from common.evcs import MIN_CURRENT_A
 
 
 @dataclass(frozen=True)
 class KeeperSettings:
-    lease_s: float = 90.0
-    refresh_floor_s: float = 10.0
-    watchdog_s: float = 30.0
-    tolerance_a: float = 0.25
-    change_threshold_a: float = 0.1
-    max_set_current_a: float = 64.0
-    default_station_max_a: float = 32.0
-    retry_delay_s: float = 0.5
-    max_retries: int = 3
-    phase_pause_s: float = 10.0
-    phase_settle_s: float = 5.0
+    lease_s: float = config_field("controls.command_lease_seconds")
+    refresh_floor_s: float = config_field("controls.refresh_floor_seconds")
+    watchdog_s: float = config_field("controls.watchdog_interval_seconds")
+    tolerance_a: float = config_field("controls.current_tolerance")
+    change_threshold_a: float = config_field("controls.update_difference_threshold")
+    max_set_current_a: float = config_field("controls.max_set_current")
+    default_station_max_a: float = config_field("defaults.station_max_current")
+    retry_delay_s: float = config_field("controls.retry_delay")
+    max_retries: int = config_field("controls.max_retries", int)
+    phase_pause_s: float = config_field("controls.phase_switch_pause_seconds")
+    phase_settle_s: float = config_field("controls.phase_switch_settle_seconds")
 
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> KeeperSettings:
-        c = cfg["controls"]
-        return cls(
-            lease_s=float(c["command_lease_seconds"]),
-            refresh_floor_s=float(c["refresh_floor_seconds"]),
-            watchdog_s=float(c["watchdog_interval_seconds"]),
-            tolerance_a=float(c["current_tolerance"]),
-            change_threshold_a=float(c["update_difference_threshold"]),
-            max_set_current_a=float(c["max_set_current"]),
-            default_station_max_a=float(cfg["defaults"]["station_max_current"]),
-            retry_delay_s=float(c["retry_delay"]),
-            max_retries=int(c["max_retries"]),
-            phase_pause_s=float(c["phase_switch_pause_seconds"]),
-            phase_settle_s=float(c["phase_switch_settle_seconds"]),
-        )
+        return cls(**read_fields(cls, cfg))
 
 
 @dataclass(frozen=True)
@@ -124,7 +112,7 @@ class SetpointKeeper:
             else self.s.default_station_max_a
         )
         amps = min(self.commanded_amps, ceiling, smax)
-        return 0.0 if amps < MIN_CHARGE_A else round(amps, 2)
+        return 0.0 if amps < MIN_CURRENT_A else round(amps, 2)
 
     # ---- per poll ----------------------------------------------------------------------
     def next_action(self, now: float, r: Readings) -> Action:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from bridge import codec
+from common.evcs import finite_number
 
 CHARGING_PHASE_A = 1.0  # a phase carrying more than this is counted as in use
 
@@ -75,7 +76,9 @@ def measured_phases(currents: Tuple[Optional[float], ...]) -> Optional[int]:
 
 
 def _num(v: Any, digits: int = 3) -> Optional[float]:
-    return round(float(v), digits) if codec.is_finite(v) else None
+    """A finite number rounded for the payload (the state is read by people and HA)."""
+    n = finite_number(v)
+    return None if n is None else round(n, digits)
 
 
 def to_payload(st: ChargerState) -> Dict[str, Any]:
@@ -90,7 +93,7 @@ def to_payload(st: ChargerState) -> Dict[str, Any]:
             "current_a": _num(g.get(f"current_l{i}"), 3),
             "power_w": _num(g.get(f"power_l{i}"), 1),
         }
-    finite_currents = [f for f in (codec.as_float(c) for c in currents) if f is not None]
+    finite_currents = [f for f in (finite_number(c) for c in currents) if f is not None]
     accounted = g.get("setpoint_accounted")
     avail = g.get("availability")
     c = st.command

@@ -1,7 +1,8 @@
 """The prologue every process shares: ``--config FILE``, validation, logging.
 
-An invalid config prints one line per problem on stderr and the process exits 2 (design §6),
-the same way in the bridge, the controller, the shim and the UI.
+An invalid config prints one line per problem on stderr and the process exits 2 (a supervisor
+that restarts it cannot fix the file), the same way in the bridge, the controller, the shim and
+the UI.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ from common.config_checks import (
     map_legacy,
     value_problems,
 )
+from common.config_fields import CONFIG_SCHEMA, config_value
 from common.schema_check import short
 from common.schemas import load_schema, schema_errors
-from common.topics import DEFAULT_PREFIX, Topics
+from common.topics import Topics
 
-CONFIG_SCHEMA = "config"
 ENV_OVERRIDES = {"ALFEN_WEB_HOST": ("web", "host", str), "ALFEN_WEB_PORT": ("web", "port", int)}
 # A config file is a few KB; the cap keeps a wrong or hostile file (the UI writes this file) from
 # costing the processes memory and seconds before they can say what is wrong.
@@ -314,9 +314,9 @@ def reload_on_notice(
 
 def charger_id(cfg: Dict[str, Any]) -> str:
     """The id in ``{prefix}/{id}``: the configured device instance."""
-    return str(cfg.get("device_instance", 0))
+    return str(config_value(cfg, "device_instance"))
 
 
 def topics_for(cfg: Dict[str, Any]) -> Topics:
     """This charger's topic names, ``{mqtt.prefix}/{device_instance}``, for every process."""
-    return Topics(cfg.get("mqtt", {}).get("prefix", DEFAULT_PREFIX), charger_id(cfg))
+    return Topics(str(config_value(cfg, "mqtt.prefix")), charger_id(cfg))

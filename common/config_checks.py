@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytz
 
+from common.evcs import finite_number
 from common.schema_check import short
 
 # Nesting deeper than this is no config of ours (the deepest real key is
@@ -116,10 +117,7 @@ def _at(cfg: Any, *path: str) -> Any:
 
 
 def _number(cfg: Any, *path: str) -> Optional[float]:
-    value = _at(cfg, *path)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    return finite_number(_at(cfg, *path))
 
 
 def cross_field_problems(cfg: Any) -> List[str]:

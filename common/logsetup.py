@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Any, Dict
 
+from common.config_fields import config_value
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -34,22 +36,25 @@ def log_file_for(path: str, process: str) -> str:
 
 def setup_logging(cfg: Dict[str, Any], process: str) -> None:
     """Configure the root logger once per process; ``process`` tags every line."""
-    lc = cfg.get("logging", {})
-    level = getattr(logging, str(lc.get("level", "INFO")).upper(), logging.INFO)
-    if lc.get("json_format"):
+
+    def conf(key: str) -> Any:
+        return config_value(cfg, f"logging.{key}")
+
+    level = getattr(logging, str(conf("level")).upper(), logging.INFO)
+    if conf("json_format"):
         fmt: logging.Formatter = _JsonFormatter()
-    elif lc.get("format", "structured") == "simple":
+    elif conf("format") == "simple":
         fmt = logging.Formatter(f"%(levelname)s {process}: %(message)s")
     else:
         fmt = logging.Formatter(f"%(asctime)s %(levelname)-7s {process} %(name)s: %(message)s")
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level)
-    if lc.get("console_output", True):
+    if conf("console_output"):
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(fmt)
         root.addHandler(console)
-    path = log_file_for(lc["file"], process) if lc.get("file") else None
+    path = log_file_for(conf("file"), process) if conf("file") else None
     if path:
         # imported only when a log file is configured: logging.handlers pulls in pickle,
         # socket and queue (0.7 MB), and on a GX multilog usually keeps the logs instead
@@ -58,8 +63,8 @@ def setup_logging(cfg: Dict[str, Any], process: str) -> None:
         try:
             handler = RotatingFileHandler(
                 path,
-                maxBytes=int(float(lc.get("max_file_size_mb", 10)) * 1024 * 1024),
-                backupCount=int(lc.get("backup_count", 5)),
+                maxBytes=int(float(conf("max_file_size_mb")) * 1024 * 1024),
+                backupCount=int(conf("backup_count")),
             )
             handler.setFormatter(fmt)
             root.addHandler(handler)

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
+from common.config_fields import config_field, read_fields, text
 from common.deferred_import import defer
 
 # paho imports these at the top; without TLS, a SOCKS proxy or websockets it never reads them
@@ -51,27 +52,18 @@ Event = Union[Message, Connected, Disconnected]
 
 @dataclass(frozen=True)
 class MqttSettings:
-    host: str = "localhost"
-    port: int = 1883
-    username: str = ""
-    password: str = ""
-    tls: bool = False
-    ca_file: str = ""
-    tls_insecure: bool = False
-    keepalive_s: int = 30
+    host: str = config_field("mqtt.host", text)
+    port: int = config_field("mqtt.port", int)
+    username: str = config_field("mqtt.username", text)
+    password: str = config_field("mqtt.password", text)
+    tls: bool = config_field("mqtt.tls", bool)
+    ca_file: str = config_field("mqtt.ca_file", text)
+    tls_insecure: bool = config_field("mqtt.tls_insecure", bool)
+    keepalive_s: int = 30  # not configurable: the broker's view of a dead client
 
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> MqttSettings:
-        m = cfg.get("mqtt", {})
-        return cls(
-            host=m.get("host", "localhost"),
-            port=int(m.get("port", 1883)),
-            username=m.get("username", "") or "",
-            password=m.get("password", "") or "",
-            tls=bool(m.get("tls", False)),
-            ca_file=m.get("ca_file", "") or "",
-            tls_insecure=bool(m.get("tls_insecure", False)),
-        )
+        return cls(**read_fields(cls, cfg))
 
 
 class MqttLink:

@@ -1,4 +1,5 @@
-"""The one definition of the project's MQTT topics (design §2) and the Venus topics we use (§3).
+"""The one definition of the project's MQTT topics (``{prefix}/{id}/…``) and the Venus topics we
+use (``N/<portal id>/system/0/…`` and the ESS settings).
 
 State topics are retained; commands never are. Every process builds topic names through
 ``Topics`` so that a prefix or id change reaches all of them at once.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, Final
-
-DEFAULT_PREFIX: Final = "alfen"
 
 # Command topic suffix -> schema file name (schemas/<name>.schema.json).
 COMMAND_SCHEMAS: Final[Dict[str, str]] = {
@@ -34,10 +33,11 @@ STATE_SCHEMAS: Final[Dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names under ``{prefix}/{charger_id}``."""
+    """Topic names under ``{prefix}/{charger_id}`` (``common.config.topics_for`` reads both from
+    the config)."""
 
-    prefix: str = DEFAULT_PREFIX
-    charger_id: str = "0"
+    prefix: str
+    charger_id: str
 
     @property
     def base(self) -> str:
@@ -124,7 +124,7 @@ def venus_settings(portal: str, path: str) -> str:
 
 ESS_MIN_SOC_PATH: Final = "Settings/CGwacs/BatteryLife/MinimumSocLimit"
 
-# Paths of com.victronenergy.system the controller reads (design §3).
+# Paths of com.victronenergy.system the controller reads: grid, PV, consumption, battery.
 VENUS_SYSTEM_PATHS: Final = (
     "Ac/Grid/L1/Power",
     "Ac/Grid/L2/Power",

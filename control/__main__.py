@@ -16,6 +16,7 @@ from typing import List, Optional
 from common.cli import start
 from common.clock import SYSTEM_CLOCK
 from common.config import charger_id, topics_for
+from common.config_fields import config_value
 from common.mqtt_link import MqttLink, MqttSettings
 from control.runner import Runner, subscriptions
 from control.settings_cmd import defaults_from_config
@@ -40,7 +41,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     venus = VenusInput(VenusSettings.from_config(cfg))
     link = MqttLink(
         MqttSettings.from_config(cfg),
-        client_id=f"{cfg['mqtt']['client_id_prefix']}-control-{charger_id(cfg)}-{os.getpid()}",
+        client_id=f"{config_value(cfg, 'mqtt.client_id_prefix')}-control-{charger_id(cfg)}"
+        f"-{os.getpid()}",
         subscriptions=subscriptions(topics, venus),
         will=(topics.control_availability, "offline"),
     )

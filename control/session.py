@@ -157,11 +157,6 @@ def _advance(s: Session, r: Reading, min_power_w: float) -> Session:
     )
 
 
-def close_stale(session: Session, now: float) -> Session:
-    """End a persisted session found at start-up when the car is no longer plugged in."""
-    return replace(session, end=session.last_update if session.last_update <= now else now)
-
-
 def summary(session: Optional[Session], now: float, currency: str) -> Dict[str, Any]:
     """The ``session`` object of control/state (schemas/control_state.schema.json)."""
     if session is None:

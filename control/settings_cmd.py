@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Dict
 
+from common.config_fields import config_value
 from control.model import Mode, UserSettings
 
 MODE_NAMES = {"manual": Mode.MANUAL, "auto": Mode.AUTO, "scheduled": Mode.SCHEDULED}
@@ -18,13 +19,14 @@ SETTING_NAMES = ("mode", "startstop", "current", "max_current", "autostart", "de
 
 
 def defaults_from_config(cfg: Dict[str, Any]) -> UserSettings:
-    d = cfg.get("defaults", {})
-    ceiling = float(cfg.get("controls", {}).get("max_set_current", 64.0))
-    max_a = min(float(d.get("station_max_current", 32.0)), ceiling)
-    set_a = min(float(d.get("intended_set_current", 6.0)), max_a)
-    sch = cfg.get("scheduled", {})
-    energy = float(sch.get("deadline_energy_kwh", 0) or 0)
-    deadline = (energy, str(sch.get("deadline_time", "07:00"))) if energy > 0 else None
+    """The settings a fresh controller starts with; a key the config lacks takes the schema's
+    default."""
+    ceiling = float(config_value(cfg, "controls.max_set_current"))
+    max_a = min(float(config_value(cfg, "defaults.station_max_current")), ceiling)
+    set_a = min(float(config_value(cfg, "defaults.intended_set_current")), max_a)
+    energy = float(config_value(cfg, "scheduled.deadline_energy_kwh") or 0)
+    by = str(config_value(cfg, "scheduled.deadline_time"))
+    deadline = (energy, by) if energy > 0 else None
     return UserSettings(
         mode=Mode.MANUAL,
         enabled=True,

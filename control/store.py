@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, TextIO
 
 from common.atomic import read_json_or_quarantine, write_json_atomic
 from common.clock import SYSTEM_CLOCK, Clock
+from common.evcs import MIN_CURRENT_A
 from control.model import Memory, Mode, UserSettings
 from control.session import Session, cost_split
 
@@ -71,7 +72,7 @@ def settings_from_dict(raw: Any, defaults: UserSettings) -> UserSettings:
         "enabled": lambda v: v if isinstance(v, bool) else _bad(),
         "auto_start": lambda v: v if isinstance(v, bool) else _bad(),
         "set_current_a": lambda v: _amps(v, 0.0),
-        "max_current_a": lambda v: _amps(v, 6.0),
+        "max_current_a": lambda v: _amps(v, MIN_CURRENT_A),
         "deadline": _deadline,
     }
     for key, check in checks.items():

@@ -5,7 +5,7 @@ never stalls the 1 Hz control loop; ``poll(now)`` starts a fetch only when one i
 
 * at start when the cache does not cover the current slot;
 * after 13:00 local when tomorrow's prices are missing (Tibber publishes them shortly after
-  13:00 CET; peers.md §4.1), retried at most every ``TOMORROW_RETRY_S``;
+  13:00 CET), retried at most every ``TOMORROW_RETRY_S``;
 * never more than ``MAX_REQUESTS_PER_DAY`` times a day (Tibber blocks an IP for 10 min above
   ~100 requests / 5 min, and the block renews while requests continue: evcc#18635).
 
@@ -20,8 +20,6 @@ import datetime as dt
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -29,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytz
 
 from common.atomic import read_json_or_quarantine, write_json_atomic
+from common.config_fields import config_field, read_fields, text
 from common.schemas import PayloadError, parse_json
 from control.model import Prices, PriceSlot
 
@@ -63,22 +62,15 @@ class TibberError(Exception):
 
 @dataclass(frozen=True)
 class TibberSettings:
-    api_url: str
-    token: str
-    home_id: str = ""
-    timeout_s: float = 10.0
-    timezone: str = "Europe/Amsterdam"
+    api_url: str = config_field("tibber.api_url", text)
+    token: str = config_field("tibber.access_token", text)
+    home_id: str = config_field("tibber.home_id", text)
+    timeout_s: float = config_field("tibber.timeout_s")
+    timezone: str = config_field("timezone", text)
 
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> TibberSettings:
-        t = cfg.get("tibber", {})
-        return cls(
-            api_url=str(t.get("api_url", "https://api.tibber.com/v1-beta/gql")),
-            token=str(t.get("access_token", "")),
-            home_id=str(t.get("home_id", "") or ""),
-            timeout_s=float(t.get("timeout_s", 10)),
-            timezone=str(cfg.get("timezone", "Europe/Amsterdam")),
-        )
+        return cls(**read_fields(cls, cfg))
 
 
 def parse_time(text: str) -> float:
@@ -138,8 +130,11 @@ class TibberClient:
         self,
         settings: TibberSettings,
         state_dir: str,
-        opener: Callable[..., Any] = urllib.request.urlopen,
+        opener: Optional[Callable[..., Any]] = None,
     ) -> None:
+        """``opener`` stands in for ``urllib.request.urlopen`` (tests); None: the real one,
+        imported on the first fetch, so a controller with Tibber off never loads urllib.request
+        with http.client and email."""
         self.s = settings
         self.cache_path = Path(state_dir) / CACHE_FILE
         self._opener = opener
@@ -239,6 +234,9 @@ class TibberClient:
         return True
 
     def _request(self) -> Any:
+        import urllib.error  # only here: see __init__
+        import urllib.request
+
         if self.s.home_id:
             body = {"query": QUERY_ONE_HOME, "variables": {"id": self.s.home_id}}
         else:
@@ -254,7 +252,8 @@ class TibberClient:
             method="POST",
         )
         try:
-            with self._opener(req, timeout=self.s.timeout_s) as resp:
+            opener = self._opener or urllib.request.urlopen
+            with opener(req, timeout=self.s.timeout_s) as resp:
                 raw = resp.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise TibberError(

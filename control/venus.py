@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from common.config_fields import config_field, read_fields, text
 from common.schemas import PayloadError, parse_json
 from common.topics import (
     ESS_MIN_SOC_PATH,
@@ -49,18 +50,13 @@ MIN_SOC_KEY = "settings:" + ESS_MIN_SOC_PATH
 
 @dataclass(frozen=True)
 class VenusSettings:
-    portal_id: str = ""
-    keepalive_s: float = 25.0
-    stale_after_s: float = 15.0
+    portal_id: str = config_field("victron.portal_id", text)
+    keepalive_s: float = config_field("victron.keepalive_s")
+    stale_after_s: float = config_field("victron.stale_after_s")
 
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> VenusSettings:
-        v = cfg.get("victron", {})
-        return cls(
-            portal_id=str(v.get("portal_id", "") or ""),
-            keepalive_s=float(v.get("keepalive_s", 25.0)),
-            stale_after_s=float(v.get("stale_after_s", 15.0)),
-        )
+        return cls(**read_fields(cls, cfg))
 
 
 def parse_value(payload: bytes) -> Tuple[bool, Optional[float]]:

@@ -1,7 +1,7 @@
 """Our ``com.victronenergy.BusItem`` service on plain dbus-python, shaped like velib's ``vedbus``.
 
-Used when velib_python is not importable (tests, other Linux). Behaviour follows velib
-(reference/victron-dbus-mqtt.md §3): a leaf object per path with GetValue/GetText/SetValue and a
+Used when velib_python is not importable (tests, other Linux). Behaviour follows velib's
+vedbus.py: a leaf object per path with GetValue/GetText/SetValue and a
 PropertiesChanged signal; a tree object per path prefix whose GetValue/GetText return the subtree;
 the root adds GetItems and ItemsChanged. Values are plain Python (None = invalid) and are wrapped
 on the way out. ``with service as s: s[path] = v`` batches changes into one ItemsChanged.

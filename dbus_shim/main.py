@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional
 
 from common.cli import start
 from common.clock import SYSTEM_CLOCK, Clock
+from common.config_fields import config_value
 from common.mqtt_link import Event, MqttLink, MqttSettings
 from dbus_shim.backend import close_service, make_service
 from dbus_shim.glib_loop import GLibLoop
@@ -84,7 +85,7 @@ class ShimLoop:
         self.bus = connect_bus(self.cfg.get("dbus", {}))
         link = MqttLink(
             MqttSettings.from_config(self.cfg),
-            client_id=f"{self.cfg.get('mqtt', {}).get('client_id_prefix', 'alfen')}-dbus-shim-"
+            client_id=f"{config_value(self.cfg, 'mqtt.client_id_prefix')}-dbus-shim-"
             f"{sc.device_instance}",
         )
         shim = Shim(sc, lambda t, p: link.publish(t, p), Store(sc.state_file), self.clock)
@@ -102,7 +103,7 @@ class ShimLoop:
         self.service, backend = make_service(name, self.bus)
         shim.build(self.service)
         try:
-            self.service.register()  # only now: every path exists (reference §2.1)
+            self.service.register()  # only now: a consumer that sees the name reads every path at once
         except Exception as exc:
             log.error("cannot claim %s on D-Bus: %s", name, exc)
             link.stop()

@@ -3,8 +3,8 @@
 ``Inputs`` caches what MQTT said (retained state, info, control state, availability, broker link)
 and builds a ``paths.View``; ``Shim`` renders the view onto a vedbus-shaped service in one batch
 (one ItemsChanged) and turns accepted writes into ``{base}/control/set/<what>`` commands. No
-D-Bus or GLib import here: the runner (``main.py``) owns the loop, so tests can drive a
-``MemoryService`` with plain calls.
+D-Bus or GLib import here: the runner (``main.py``) owns the loop, so tests can drive it with
+an in-memory service (tests/memory_service.py) and plain calls.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from common.clock import SYSTEM_CLOCK, Clock
 from common.config import topics_for
+from common.config_fields import config_field, config_value, read_fields, text
+from common.evcs import finite_number
 from common.inbound import Inbox
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_and_validate, validate
 from common.topics import Topics
-from dbus_shim.paths import BY_PATH, PATHS, Identity, View, number, render, text_of
+from dbus_shim.paths import BY_PATH, PATHS, Identity, View, render, text_of
 from dbus_shim.store import ShimMemory, Store, monotonic_energy
 
 log = logging.getLogger(__name__)
@@ -34,30 +36,28 @@ ENERGY_SAVE_S = 900.0  # persist the energy floor at most this often (flash wear
 class ShimConfig:
     topics: Topics
     device_instance: int  # config: the service name suffix and MQTT id
-    custom_name: str = ""
-    position: int = 0
+    custom_name: str = config_field("dbus.custom_name", text)
+    position: int = config_field("dbus.position", int)
     state_file: Path = Path("dbus_shim.json")
     stale_s: float = 10.0  # no state for this long: the bridge is gone
-    max_set_current_a: float = 64.0
+    max_set_current_a: float = config_field("controls.max_set_current")
     connection: str = "MQTT"
     process_version: str = "0.1.0"
 
     @classmethod
     def from_config(cls, cfg: Dict[str, Any]) -> ShimConfig:
-        dcfg, mq = cfg.get("dbus", {}), cfg.get("mqtt", {})
         topics = topics_for(cfg)
-        poll_s = float(cfg.get("poll_interval_ms", 1000)) / 1000.0
-        instance = int(cfg.get("device_instance", 0))
+        poll_s = float(config_value(cfg, "poll_interval_ms")) / 1000.0
+        instance = int(config_value(cfg, "device_instance"))
+        host, port = config_value(cfg, "mqtt.host"), config_value(cfg, "mqtt.port")
         return cls(
             topics=topics,
             device_instance=instance,
-            custom_name=str(dcfg.get("custom_name", "") or ""),
-            position=int(dcfg.get("position", 0)),
-            state_file=Path(cfg.get("state_dir", "/data/alfen")) / f"dbus_shim_{instance}.json",
+            state_file=Path(config_value(cfg, "state_dir")) / f"dbus_shim_{instance}.json",
             # 10 polls, at least 10 s: a slow poll is not an outage
             stale_s=max(10.0, 10 * poll_s),
-            max_set_current_a=float(cfg.get("controls", {}).get("max_set_current", 64.0)),
-            connection=f"MQTT {mq.get('host', 'localhost')}:{mq.get('port', 1883)} {topics.base}",
+            connection=f"MQTT {host}:{port} {topics.base}",
+            **read_fields(cls, cfg),
             process_version=_version(),
         )
 
@@ -183,7 +183,7 @@ class Shim:
         return data if isinstance(data, dict) else None
 
     def _update_energy(self, state: Dict[str, Any]) -> None:
-        wh = number(state.get("energy_wh"))
+        wh = finite_number(state.get("energy_wh"))
         if wh is None:
             return
         mem = self.memory

@@ -1,25 +1,24 @@
-"""The one table of D-Bus paths of ``com.victronenergy.evcharger.alfen_<n>`` (design §4).
+"""The one table of D-Bus paths of ``com.victronenergy.evcharger.alfen_<n>``.
 
 Each row says where a path's value comes from (a function of a ``View`` of the MQTT state), how
 it reads as text, and, for a writable path, how a GX write is checked and what it becomes: an
 MQTT command to the controller (``control/set/<what>``) or a local setting the shim persists.
-Everything here is pure; ``service.py`` does the I/O. Paths and enums follow
-reference/victron-dbus-mqtt.md §2 (gui-v2 and Victron's EVCS driver).
+Everything here is pure; ``mirror.py`` and ``main.py`` do the I/O. Paths and enums follow what
+gui-v2 and Victron's own EVCS driver (dbus-modbus-client's ev_charger.py) use.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Final, Mapping, Optional, Tuple
 
-from common.evcs import STATUS_TEXT, Mode
+from common.config_fields import config_default
+from common.evcs import MIN_CURRENT_A, STATUS_TEXT, Mode, finite_number
 
 SERVICE_PREFIX: Final = "com.victronenergy.evcharger.alfen_"
 PRODUCT_ID: Final = 0xFFFF  # third-party drivers use 0xFFFF (Victron EVCS ids are 0xC023-0xC027)
 PRODUCT_NAME: Final = "Alfen EV charger"
 PROCESS_NAME: Final = "alfen-dbus-shim"
-DEFAULT_MIN_CURRENT_A: Final = 6.0  # IEC 61851: below 6 A a charger pauses
 GUI_MAX_CURRENT_A: Final = 32.0  # gui-v2's spin box ceiling when /MaxCurrent is invalid
 MAX_NAME_LEN: Final = 64
 # gui-v2 shows "Auto mode source: External (<this>)" on the charger's page while
@@ -31,8 +30,8 @@ MODE_TEXT: Final[Dict[int, str]] = {
     int(Mode.AUTO): "Auto",
     int(Mode.SCHEDULED): "Scheduled",
 }
-POSITION_TEXT: Final = {0: "AC output", 1: "AC input"}  # the reverse of PV inverters (§2.3)
-# Mode 3 state -> /Status when the controller is not there to say more (§2.3 codes).
+POSITION_TEXT: Final = {0: "AC output", 1: "AC input"}  # the reverse of PV inverters' codes
+# Mode 3 state -> /Status (common.evcs.Status codes) when the controller is not there to say more.
 MODE3_STATUS: Final = {"A": 0, "B1": 1, "B2": 1, "C1": 1, "D1": 1, "C2": 2, "D2": 2}
 
 
@@ -54,9 +53,10 @@ class View:
     info: Mapping[str, Any] = field(default_factory=dict)
     control: Mapping[str, Any] = field(default_factory=dict)
     energy_kwh: Optional[float] = None  # lifetime, kept monotonic by the shim
-    custom_name: str = ""
-    position: int = 0
-    max_current_ceiling_a: float = 80.0  # controls.max_set_current
+    # copies of config values (ShimConfig passes them); the defaults are the schema's
+    custom_name: str = config_default("dbus.custom_name")
+    position: int = config_default("dbus.position")
+    max_current_ceiling_a: float = float(config_default("controls.max_set_current"))
 
 
 Text = Callable[[Any], str]
@@ -76,20 +76,13 @@ class DbusPath:
 
 
 # ---- value helpers --------------------------------------------------------------------------
-def number(x: Any) -> Optional[float]:
-    """A finite number, else None (NaN and null mean unknown, never 0)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def _r(x: Any, digits: int = 1) -> Optional[float]:
-    n = number(x)
+    n = finite_number(x)
     return None if n is None else round(n, digits)
 
 
 def _int(x: Any) -> Optional[int]:
-    n = number(x)
+    n = finite_number(x)
     return None if n is None else round(n)
 
 
@@ -143,17 +136,17 @@ def status(v: View) -> Optional[int]:
 
 
 def min_current(v: View) -> float:
-    n = number(v.control.get("min_current_a")) if v.control_ok else None
-    return n if n is not None else DEFAULT_MIN_CURRENT_A
+    n = finite_number(v.control.get("min_current_a")) if v.control_ok else None
+    return n if n is not None else MIN_CURRENT_A
 
 
 def max_current(v: View) -> float:
-    n = number(v.control.get("max_current_a")) if v.control_ok else None
+    n = finite_number(v.control.get("max_current_a")) if v.control_ok else None
     return n if n is not None else GUI_MAX_CURRENT_A
 
 
 def ceiling(v: View) -> float:
-    station = number(v.state.get("station_max_current_a"))
+    station = finite_number(v.state.get("station_max_current_a"))
     return min(v.max_current_ceiling_a, station) if station else v.max_current_ceiling_a
 
 
@@ -161,7 +154,7 @@ def ceiling(v: View) -> float:
 def _integral(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return int(value)
-    n = number(value)
+    n = finite_number(value)
     return int(n) if n is not None and n.is_integer() else None
 
 
@@ -174,7 +167,7 @@ def one_of(*allowed: int) -> Check:
 
 
 def _amps(value: Any) -> Optional[float]:
-    n = number(value)
+    n = finite_number(value)
     return None if n is None else n
 
 
@@ -191,7 +184,7 @@ def check_set_current(value: Any, v: View) -> Optional[Any]:
 
 def check_max_current(value: Any, v: View) -> Optional[Any]:
     n = _amps(value)
-    if n is None or not max(DEFAULT_MIN_CURRENT_A, min_current(v)) <= n <= ceiling(v):
+    if n is None or not max(MIN_CURRENT_A, min_current(v)) <= n <= ceiling(v):
         return None
     return _tidy(n)
 

@@ -1,6 +1,6 @@
 """Claim the VRM device instance through ``com.victronenergy.settings`` (localsettings).
 
-As velib/modbus-client do (reference §3.10): add the string setting
+As velib and dbus-modbus-client do: add the string setting
 ``/Settings/Devices/<unique id>/ClassAndVrmInstance`` with default ``evcharger:40``; localsettings
 keeps class:instance pairs unique and never overwrites an existing record; read the granted
 value back with GetValue. The same setting is what the GUI's "VRM device instances" page edits,

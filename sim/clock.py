@@ -13,7 +13,3 @@ class SimClock:
 
     def now(self) -> float:
         return self.start + (time.monotonic() - self._mono0) * self.speed
-
-    def real_seconds(self, sim_seconds: float) -> float:
-        """How long ``sim_seconds`` of simulated time take on the wall clock."""
-        return sim_seconds / self.speed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -75,8 +73,3 @@ def test_poll_needs_at_most_four_requests_and_each_fits_one_read() -> None:
     assert all(b.count <= 125 for b in POLL_BLOCKS + IDENTITY_BLOCKS)
     covered = {r.name for b in POLL_BLOCKS for r in b.registers}
     assert covered == {r.name for r in REGISTERS if r.poll}
-
-
-def test_as_float_rejects_unknowns() -> None:
-    assert codec.as_float(None) is None and codec.as_float("x") is None
-    assert codec.as_float(math.inf) is None and codec.as_float(3) == 3.0

@@ -31,12 +31,12 @@ from control.runner import subscriptions as control_subscriptions
 from control.settings_cmd import defaults_from_config
 from control.store import Store
 from control.venus import VenusInput, VenusSettings
-from dbus_shim.memory import MemoryService
 from dbus_shim.mirror import Shim, ShimConfig
 from dbus_shim.store import Store as ShimStore
 from sim.charger_model import ChargerModel, ChargerParams
 from tests.fakes import ModelLink, RecordingLink
 from tests.helpers import base_config
+from tests.memory_service import MemoryService
 from ui.cache import Feeder, StateCache
 from ui.cache import subscriptions as ui_subscriptions
 

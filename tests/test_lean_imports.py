@@ -3,6 +3,8 @@
 * ``common.deferred_import``: after ``import common.mqtt_link`` none of ``ssl``,
   ``urllib.request`` and ``hashlib`` (OpenSSL's libcrypto) is loaded, and the first real use of either gets the real module (paho's
   own ``except ssl.SSLWantReadError`` clauses included).
+* ``control.tibber`` imports ``urllib.request`` only for a fetch: a controller with Tibber off
+  loads neither ``http.client`` nor ``email``.
 * ``common.logsetup``: one log file per process.
 * ``dbus_shim.glib_loop``: the ctypes GLib loop runs idle (from any thread), timeout and
   Unix-signal sources with GLib's return-value contract.
@@ -83,6 +85,21 @@ def test_hashlib_loads_on_first_use_and_then_is_the_real_one() -> None:
         """
     )
     assert out.split("\n")[:3] == ["loaded False False", "ws a9993e36", "hmac b60090e3 True"], out
+
+
+def test_controller_with_tibber_off_loads_no_http_client() -> None:
+    out = run_fresh(
+        """
+        import sys
+        import control.__main__, control.core  # every module the controller imports at start
+        from control.tibber import TibberClient, TibberSettings
+        TibberClient(TibberSettings.from_config({}), "/nonexistent")  # built, never fetching
+        real = [m for m in ("urllib.request", "http.client", "email")
+                if m in sys.modules and "loaded on first use" not in (sys.modules[m].__doc__ or "")]
+        print("loaded", real)
+        """
+    )
+    assert out.strip() == "loaded []", out
 
 
 def test_an_already_loaded_module_is_left_alone() -> None:

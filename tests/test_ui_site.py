@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from common.clock import ManualClock
 from tests.ui_support import example, feed_online, make_app
 from ui.cache import POWER_BUCKET_S, PowerHistory, StateCache
 
@@ -19,16 +20,8 @@ def app_ctx(tmp_path: Path) -> Any:
     return make_app(tmp_path)
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _site(cache: StateCache, **changes: Any) -> None:
-    body = {**example("control_site"), "ts": cache.clock(), **changes}
+    body = {**example("control_site"), "ts": cache.clock.wall(), **changes}
     cache.apply(cache.topics.control_site, json.dumps(body).encode())
 
 
@@ -61,16 +54,15 @@ def test_charger_not_answering_is_not_a_dead_bridge(app_ctx: Any) -> None:
 
 
 def test_power_graph_keeps_30_s_means_of_every_flow(tmp_path: Path) -> None:
-    clock = Clock(1_000_020.0)
+    clock = ManualClock(wall=1_000_020.0)
     app, ctx, _pub = make_app(tmp_path)
     ctx.cache = cache = StateCache(ctx.topics, clock=clock)
     feed_online(cache, power_w=3000.0)
     for i in range(60):  # a minute of 1 s samples: two buckets, the second still open
-        clock.now = 1_000_020.0 + i
         feed_online(cache, power_w=3000.0)
         _site(cache, pv_w=4000.0 + (100.0 if i % 2 else -100.0), grid_w=-1000.0, battery_w=None)
         cache.sample()
-    clock.now += 1  # the third bucket begins: the second one is complete
+        clock.advance(1)  # after the last: the third bucket begins, the second one is complete
     _site(cache)
     cache.sample()
     c = app.test_client()

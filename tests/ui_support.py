@@ -79,7 +79,7 @@ def feed_online(cache: StateCache, **state_changes: Any) -> None:
     t = cache.topics
     cache.set_broker(True)
     state = example("state")
-    state["ts"] = cache.clock()
+    state["ts"] = cache.clock.wall()
     state.update(state_changes)
     cache.apply(t.availability, b"online")
     cache.apply(t.control_availability, b"online")

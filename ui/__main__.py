@@ -11,7 +11,9 @@ from typing import Any, List, Optional
 from waitress.server import create_server
 
 from common.cli import start
+from common.clock import SYSTEM_CLOCK, Clock
 from common.config import topics_for
+from common.config_fields import config_value
 from common.mqtt_link import MqttLink, MqttSettings
 from ui.app import create_app
 from ui.auth import resolve_token
@@ -26,12 +28,12 @@ class _Stop(Exception):
     """Raised by the SIGTERM/SIGINT handler to leave waitress's loop in the main thread."""
 
 
-def build(cfg: dict, config_path: str) -> tuple:
-    """Wire the parts (no I/O until ``start``): link, cache, feeder, app context."""
+def build(cfg: dict, config_path: str, clock: Clock = SYSTEM_CLOCK) -> tuple:
+    """Wire the parts (no I/O until ``start``): link, cache, feeder, app context, one clock."""
     topics = topics_for(cfg)
-    client_id = f"{cfg['mqtt'].get('client_id_prefix', 'alfen')}-ui-{os.getpid()}"
+    client_id = f"{config_value(cfg, 'mqtt.client_id_prefix')}-ui-{os.getpid()}"
     link = MqttLink(MqttSettings.from_config(cfg), client_id, subscriptions(topics))
-    cache = StateCache(topics)
+    cache = StateCache(topics, clock)
     ctx = UiContext(
         cfg=cfg,
         config_path=config_path,
@@ -40,8 +42,9 @@ def build(cfg: dict, config_path: str) -> tuple:
         topics=topics,
         token=resolve_token(cfg),
         history=SessionHistory(cfg["state_dir"], currency=cfg["pricing"]["currency"]),
+        clock=clock,
     )
-    return link, Feeder(link, cache), ctx
+    return link, Feeder(link, cache, clock=clock), ctx
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from common.config import ConfigError, validate_config
+from common.config_fields import config_value
 from common.schema_check import short
 from common.schemas import PayloadError, load_schema, parse_json, validate
 from ui import config_io
@@ -60,7 +60,7 @@ def status() -> Response:
     c = ctx()
     snap = c.cache.snapshot()
     snap["web"] = {"token_required": c.token is not None}
-    snap["currency_symbol"] = c.cfg.get("pricing", {}).get("currency_symbol", "€")
+    snap["currency_symbol"] = config_value(c.cfg, "pricing.currency_symbol")
     return jsonify(snap)
 
 
@@ -172,7 +172,7 @@ def _stream(c: UiContext) -> Iterator[str]:
             snap = c.cache.snapshot()
             snap["web"] = {"token_required": c.token is not None}
             yield f"event: status\ndata: {json.dumps(snap, allow_nan=False)}\n\n"
-            time.sleep(SSE_MIN_GAP_S)
+            c.clock.sleep(SSE_MIN_GAP_S)
     finally:
         c.sse_slots.release()
 
@@ -318,5 +318,5 @@ def _apply_live(c: UiContext, merged: Dict[str, Any], changed: list) -> None:
 
 def _notify(c: UiContext, changed: list) -> bool:
     """Retained notice so every process (also one started later) can reload the file."""
-    notice = {"ts": time.time(), "source": "ui", "changed": changed}
+    notice = {"ts": c.clock.wall(), "source": "ui", "changed": changed}
     return c.publisher.publish(c.topics.config_changed, json.dumps(notice), retain=True)

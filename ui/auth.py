@@ -24,6 +24,7 @@ from typing import Any, Dict, FrozenSet, Iterable, Optional
 from urllib.parse import urlsplit
 
 from common.atomic import write_atomic
+from common.config_fields import config_value
 
 log = logging.getLogger(__name__)
 TOKEN_FILE = "web_token"
@@ -40,13 +41,12 @@ def is_loopback(host: str) -> bool:
 
 def resolve_token(cfg: Dict[str, Any]) -> Optional[str]:
     """The write token, or None when the bind is loopback-only (no token needed)."""
-    web = cfg.get("web", {})
-    if is_loopback(str(web.get("host", "127.0.0.1"))):
+    if is_loopback(str(config_value(cfg, "web.host"))):
         return None
-    configured = str(web.get("token") or "")
+    configured = str(config_value(cfg, "web.token") or "")
     if configured:
         return configured
-    path = Path(cfg.get("state_dir", ".")) / TOKEN_FILE
+    path = Path(config_value(cfg, "state_dir")) / TOKEN_FILE
     try:
         stored = path.read_text(encoding="utf-8").strip()
     except OSError:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from common.clock import SYSTEM_CLOCK, Clock
+from common.evcs import finite_number
 from common.inbound import LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
 from common.schemas import PayloadError, parse_json
@@ -50,12 +51,6 @@ def finite(value: Any) -> Any:
     if isinstance(value, list):
         return [finite(v) for v in value]
     return value
-
-
-def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 class PowerHistory:
@@ -106,7 +101,7 @@ class Sample:
 class StateCache:
     """Thread-safe latest values plus a change counter that SSE streams wait on."""
 
-    def __init__(self, topics: Topics, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, topics: Topics, clock: Clock = SYSTEM_CLOCK) -> None:
         self.topics = topics
         self.clock = clock
         self._lock = threading.Condition()
@@ -172,21 +167,23 @@ class StateCache:
         with self._lock:
             st = self._state if self._charger_online_locked() else None
             ctl = self._control
-            actual = _num(st.get("current_a")) if st else None
+            actual = finite_number(st.get("current_a")) if st else None
             if st and actual is None:
-                phases = [_num((st.get(k) or {}).get("current_a")) for k in ("l1", "l2", "l3")]
+                phases = [
+                    finite_number((st.get(k) or {}).get("current_a")) for k in ("l1", "l2", "l3")
+                ]
                 known = [p for p in phases if p is not None]
                 actual = max(known) if known else None
-            allowed = _num(st.get("applied_max_current_a")) if st else None
+            allowed = finite_number(st.get("applied_max_current_a")) if st else None
             if allowed is None and ctl is not None:
-                allowed = _num(ctl.get("commanded_current_a"))
-            smax = _num(st.get("station_max_current_a")) if st else None
-            power = _num(st.get("power_w")) if st else None
-            point = Sample(round(self.clock(), 1), actual, allowed, smax, power)
+                allowed = finite_number(ctl.get("commanded_current_a"))
+            smax = finite_number(st.get("station_max_current_a")) if st else None
+            power = finite_number(st.get("power_w")) if st else None
+            point = Sample(round(self.clock.wall(), 1), actual, allowed, smax, power)
             self._graph.append(point)
             site = self._site_locked()
             ev = power if st else None
-            flows = (ev, *(_num(site.get(k)) if site else None for k in POWER_SERIES[1:]))
+            flows = (ev, *(finite_number(site.get(k)) if site else None for k in POWER_SERIES[1:]))
             self._power.add(point.ts, flows)
             self._bump()
             return point
@@ -212,8 +209,8 @@ class StateCache:
         site = self._site
         if not (site and self._broker and self._control_avail == "online"):
             return None
-        ts = _num(site.get("ts"))
-        return site if ts is None or self.clock() - ts < STALE_AFTER_S + 5 else None
+        ts = finite_number(site.get("ts"))
+        return site if ts is None or self.clock.wall() - ts < STALE_AFTER_S + 5 else None
 
     def _bridge_alive_locked(self) -> bool:
         """The bridge process runs: it says online, or its state is fresh (the charger does not
@@ -222,15 +219,15 @@ class StateCache:
             return False
         if self._bridge_avail == "online":
             return True
-        ts = _num(self._state.get("ts")) if self._state else None
-        return ts is not None and self.clock() - ts < BRIDGE_ALIVE_S
+        ts = finite_number(self._state.get("ts")) if self._state else None
+        return ts is not None and self.clock.wall() - ts < BRIDGE_ALIVE_S
 
     def _charger_online_locked(self) -> bool:
         st = self._state
         if not (self._broker and self._bridge_avail == "online" and st):
             return False
-        ts = _num(st.get("ts"))
-        fresh = ts is None or self.clock() - ts < STALE_AFTER_S
+        ts = finite_number(st.get("ts"))
+        fresh = ts is None or self.clock.wall() - ts < STALE_AFTER_S
         return bool(st.get("connected")) and fresh
 
     def snapshot(self) -> Dict[str, Any]:
@@ -241,11 +238,11 @@ class StateCache:
             charger = self._charger_online_locked()
             controller = broker and self._control_avail == "online"
             ctl = self._control
-            smax = _num(self._state.get("station_max_current_a")) if self._state else None
+            smax = finite_number(self._state.get("station_max_current_a")) if self._state else None
             last = self._graph[-1] if self._graph else None
             return finite(
                 {
-                    "ts": self.clock(),
+                    "ts": self.clock.wall(),
                     "online": {
                         "broker": broker,
                         "bridge": bridge,
@@ -271,7 +268,7 @@ class StateCache:
 
     def station_max_a(self) -> Optional[float]:
         with self._lock:
-            return _num(self._state.get("station_max_current_a")) if self._state else None
+            return finite_number(self._state.get("station_max_current_a")) if self._state else None
 
     def prices(self) -> Optional[Dict[str, Any]]:
         """The controller's price slots (``{base}/control/prices``), or None before any."""
@@ -319,10 +316,17 @@ def _parse_object(payload: bytes) -> Optional[Dict[str, Any]]:
 class Feeder:
     """One thread: MQTT events → cache, and a graph sample every ``GRAPH_PERIOD_S``."""
 
-    def __init__(self, link: Any, cache: StateCache, period_s: float = GRAPH_PERIOD_S) -> None:
+    def __init__(
+        self,
+        link: Any,
+        cache: StateCache,
+        period_s: float = GRAPH_PERIOD_S,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.link = link
         self.cache = cache
         self.period_s = period_s
+        self.clock = clock
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._errors = LogLimiter()
@@ -337,22 +341,23 @@ class Feeder:
             self._thread.join(5)
 
     def _run(self) -> None:
-        next_sample = time.monotonic()
+        now = self.clock.monotonic
+        next_sample = now()
         while not self._stop.is_set():
-            event = self.link.next_event(max(0.0, min(0.5, next_sample - time.monotonic())))
+            event = self.link.next_event(max(0.0, min(0.5, next_sample - now())))
             self.handle(event)
-            if time.monotonic() >= next_sample:
+            if now() >= next_sample:
                 self.cache.sample()
                 next_sample += self.period_s
-                if next_sample < time.monotonic():  # we fell behind (suspend): resync
-                    next_sample = time.monotonic() + self.period_s
+                if next_sample < now():  # we fell behind (suspend): resync
+                    next_sample = now() + self.period_s
 
     def handle(self, event: Optional[Event]) -> None:
         if isinstance(event, Message):
             try:
                 self.cache.apply(event.topic, event.payload)
             except Exception:  # one bad message must not stop the page's updates
-                if self._errors.allow(event.topic[:200], time.monotonic()):
+                if self._errors.allow(event.topic[:200], self.clock.monotonic()):
                     log.exception("dropped a message on %s", event.topic[:200])
         elif isinstance(event, Connected):
             self.cache.set_broker(True)

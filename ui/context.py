@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Protocol, Union
 
+from common.clock import SYSTEM_CLOCK, Clock
 from common.topics import Topics
 from ui.cache import StateCache
 from ui.history import SessionHistory
@@ -40,6 +41,7 @@ class UiContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     heartbeat_s: float = 15.0
     config_lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Clock = SYSTEM_CLOCK  # the SSE pacing and the config notice's time stamp
 
     def __post_init__(self) -> None:
         self.sse_slots = threading.BoundedSemaphore(self.max_sse)

@@ -1,8 +1,11 @@
-"""An in-memory service with the vedbus shape, for tests of the shim's logic without D-Bus.
+"""A test double of velib's VeDbusService: the shim's paths in a dict, no D-Bus.
 
-``simulate_write`` follows velib's SetValue rules (reference §3.6): 1 not writable, 0 unchanged
-or accepted, 2 rejected by the callback. ``signals`` records what would go on the bus:
-("PropertiesChanged", {path: value}) or ("ItemsChanged", {path: value, ...}).
+Only tests use it, to drive the shim's logic (dbus_shim/mirror.Shim) with plain calls; the
+shim process exports its paths with dbus_shim/busitem.VeDbusService. ``simulate_write`` follows
+velib's VeDbusItemExport.SetValue: 1 when the path is not writable, 0 when the value is
+unchanged or the change callback accepts it, 2 when the callback rejects it. ``signals`` records
+what would go on the bus: ("PropertiesChanged", {path: value}) or ("ItemsChanged", {path: value,
+...}) for the changes made inside one ``with service:`` block.
 """
 
 from __future__ import annotations
