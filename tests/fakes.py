@@ -102,3 +102,35 @@ class RecordingLink:
 
     def json_on(self, topic: str, since: int = 0) -> List[Any]:
         return [json.loads(p) for p in self.on(topic, since)]
+
+
+def build_runner(
+    cfg: Dict[str, Any],
+    link: Any,
+    clock: Any = None,
+    decide: Any = None,
+    defaults: Any = None,
+    tibber: Any = None,
+) -> Any:
+    """A controller ``Runner`` on a validated config with its real parts (the real core, store
+    and Venus input unless given), on ``link`` and ``clock``; not yet loaded."""
+    from common.clock import SYSTEM_CLOCK
+    from control.core import decide as real_decide
+    from control.runner import Runner
+    from control.settings import CoreSettings
+    from control.settings_cmd import defaults_from_config
+    from control.store import Store
+    from control.venus import VenusInput, VenusSettings
+
+    clock = clock or SYSTEM_CLOCK
+    return Runner(
+        cfg,
+        link,
+        decide or real_decide,
+        CoreSettings.from_config(cfg),
+        Store(cfg["state_dir"], clock),
+        VenusInput(VenusSettings.from_config(cfg)),
+        defaults or defaults_from_config(cfg),
+        tibber=tibber,
+        clock=clock,
+    )

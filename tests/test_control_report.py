@@ -14,7 +14,6 @@ from common.config import validate_config
 from common.mqtt_link import Message
 from common.schemas import load_schema, validate
 from common.topics import Topics
-from control.core import decide
 from control.model import (
     ChargerView,
     Decision,
@@ -35,8 +34,7 @@ from control.report import (
 from control.runner import Runner
 from control.settings import CoreSettings
 from control.settings_cmd import defaults_from_config
-from control.store import Store
-from control.venus import VenusInput, VenusSettings
+from tests.fakes import build_runner
 from tests.helpers import base_config
 
 T = Topics("alfen", "0")
@@ -184,16 +182,12 @@ def _runner(tmp_path: Path, now: float, slots: tuple) -> Tuple[Runner, FakeLink]
     )
     cfg = validate_config(raw)
     link = FakeLink()
-    runner = Runner(
+    runner = build_runner(
         cfg,
         link,
-        decide,
-        CoreSettings.from_config(cfg),
-        Store(cfg["state_dir"]),
-        VenusInput(VenusSettings.from_config(cfg)),
-        replace(defaults_from_config(cfg), mode=Mode.SCHEDULED),
-        tibber=FakeTibber(Prices(slots, "tibber")),  # type: ignore[arg-type]
-        clock=ManualClock(wall=now),
+        ManualClock(wall=now),
+        defaults=replace(defaults_from_config(cfg), mode=Mode.SCHEDULED),
+        tibber=FakeTibber(Prices(slots, "tibber")),
     )
     runner.load()
     state = {**load_schema("state")["examples"][0], "ts": now, "mode3": "B2", "power_w": 0.0}

@@ -25,13 +25,10 @@ from common.mqtt_link import Message
 from common.schemas import MAX_DEPTH, PayloadError, parse_json, validate
 from common.threads import EXIT_THREAD_DIED
 from common.topics import Topics
-from control.core import CoreSettings, decide
 from control.model import Mode
 from control.runner import Runner
-from control.settings_cmd import defaults_from_config
-from control.store import Store
-from control.venus import VenusInput, VenusSettings, parse_value
-from tests.fakes import RecordingLink
+from control.venus import parse_value
+from tests.fakes import RecordingLink, build_runner
 from tests.helpers import ROOT, base_config
 from ui.cache import Feeder, StateCache
 
@@ -166,16 +163,7 @@ def make_runner(tmp: Path) -> Tuple[Runner, RecordingLink]:
         base_config(tmp, 1502, 1883, victron={"portal_id": "abc"}, controls={"max_set_current": 16})
     )
     link = RecordingLink()
-    runner = Runner(
-        config,
-        link,
-        decide,
-        CoreSettings.from_config(config),
-        Store(config["state_dir"]),
-        VenusInput(VenusSettings.from_config(config)),
-        defaults_from_config(config),
-        clock=ManualClock(wall=1_780_000_000.0),
-    )
+    runner = build_runner(config, link, ManualClock(wall=1_780_000_000.0))
     runner.load()
     return runner, link
 

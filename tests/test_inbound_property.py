@@ -25,16 +25,13 @@ from common.clock import ManualClock
 from common.config import topics_for, validate_config
 from common.mqtt_link import Connected, Message
 from common.topics import COMMAND_SCHEMAS, Topics, venus_settings, venus_system
-from control.core import CoreSettings, decide
 from control.runner import Runner
 from control.runner import subscriptions as control_subscriptions
-from control.settings_cmd import defaults_from_config
-from control.store import Store
 from control.venus import VenusInput, VenusSettings
 from dbus_shim.mirror import Shim, ShimConfig
 from dbus_shim.store import Store as ShimStore
 from sim.charger_model import ChargerModel, ChargerParams
-from tests.fakes import ModelLink, RecordingLink
+from tests.fakes import ModelLink, RecordingLink, build_runner
 from tests.helpers import base_config
 from tests.memory_service import MemoryService
 from ui.cache import Feeder, StateCache
@@ -182,16 +179,7 @@ def test_bridge_takes_anything_and_1210_stays_in_range(
 # ---- the controller --------------------------------------------------------------------------
 def make_runner(cfg: Dict[str, Any]) -> Tuple[Runner, RecordingLink]:
     link = RecordingLink()
-    runner = Runner(
-        cfg,
-        link,
-        decide,
-        CoreSettings.from_config(cfg),
-        Store(cfg["state_dir"]),
-        VenusInput(VenusSettings.from_config(cfg)),
-        defaults_from_config(cfg),
-        clock=ManualClock(wall=1_780_000_000.0),
-    )
+    runner = build_runner(cfg, link, ManualClock(wall=1_780_000_000.0))
     return runner, link
 
 

@@ -64,28 +64,29 @@ def status() -> Response:
     return jsonify(snap)
 
 
+def _since_arg() -> Optional[float]:
+    """``?since=<unix seconds>`` (0 when absent or NaN), or None when it is no number."""
+    try:
+        since_ts = float(request.args.get("since", "0"))
+    except ValueError:
+        return None
+    return since_ts if since_ts == since_ts else 0.0
+
+
 @api.get("/api/graph")
 def graph() -> Any:
-    since = request.args.get("since", "0")
-    try:
-        since_ts = float(since)
-    except ValueError:
-        return problem(400, f"since: {since!r} is not a number (unix seconds)")
-    if since_ts != since_ts:  # NaN
-        since_ts = 0.0
+    since_ts = _since_arg()
+    if since_ts is None:
+        return problem(400, f"since: {request.args.get('since')!r} is not a number (unix seconds)")
     return jsonify(ctx().cache.graph(since_ts))
 
 
 @api.get("/api/power")
 def power() -> Any:
     """The site's power flows, one mean per 30 s for the last hours (the power graph)."""
-    since = request.args.get("since", "0")
-    try:
-        since_ts = float(since)
-    except ValueError:
-        return problem(400, f"since: {since!r} is not a number (unix seconds)")
-    if since_ts != since_ts:  # NaN
-        since_ts = 0.0
+    since_ts = _since_arg()
+    if since_ts is None:
+        return problem(400, f"since: {request.args.get('since')!r} is not a number (unix seconds)")
     return jsonify(ctx().cache.power(since_ts))
 
 

@@ -26,13 +26,11 @@ from bridge.setpoint import KeeperSettings, Readings, SetpointKeeper
 from common.config import validate_config
 from common.mqtt_link import Message
 from common.topics import Topics
-from control.core import CoreSettings, decide
 from control.model import Memory, Mode, UserSettings
 from control.runner import Runner
 from control.session import Session
-from control.settings_cmd import defaults_from_config
 from control.store import Store
-from control.venus import VenusInput, VenusSettings
+from tests.fakes import build_runner
 from tests.helpers import base_config
 
 pytestmark = pytest.mark.faults
@@ -109,15 +107,7 @@ def make_runner(tmp: Path, **cfg: Any) -> Tuple[Runner, FakeLink, Dict[str, Any]
     )
     config = validate_config(raw)
     link = FakeLink()
-    runner = Runner(
-        config,
-        link,
-        decide,
-        CoreSettings.from_config(config),
-        Store(config["state_dir"]),
-        VenusInput(VenusSettings.from_config(config)),
-        defaults_from_config(config),
-    )
+    runner = build_runner(config, link)
     runner.load()
     return runner, link, config
 
