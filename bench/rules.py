@@ -15,7 +15,7 @@ describe them (reference/peers.md), not tuned:
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from bench.ev import VOLTS, EvModel
 from control.battery_capacity import CapacityLearner
@@ -61,6 +61,7 @@ class CoreController:
         self.user = UserSettings(mode=mode, max_current_a=max_current_a, deadline=deadline)
         self.prices = prices or Prices()
         self.last_reason = ""
+        self.last_details: Dict[str, Any] = {}
         self.battery_capacity_kwh: Optional[float] = None  # what the runner would have learned
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
@@ -101,6 +102,7 @@ class CoreController:
         )
         dec, self.mem = decide(snap, self.mem, self.s)
         self.last_reason = dec.reason
+        self.last_details = dec.details
         return dec.amps, dec.phases
 
 
@@ -109,8 +111,15 @@ class LearningCore(CoreController):
     records today's site surplus as it happens (once a minute), asked as the runner asks it, and
     the battery's capacity from its SOC (in a BMS's 1 % steps) and power."""
 
-    def __init__(self, settings: CoreSettings, ess_min_soc: float, start_ts: float) -> None:
+    def __init__(
+        self,
+        settings: CoreSettings,
+        ess_min_soc: float,
+        start_ts: float,
+        forecast_every_s: int = 60,
+    ) -> None:
         super().__init__(settings, ess_min_soc, switching=True, start_ts=start_ts)
+        self.forecast_every_s = forecast_every_s  # the runner records every second
         self.forecaster = PvForecaster(settings.timezone)
         self.capacity = CapacityLearner()
 
@@ -126,7 +135,7 @@ class LearningCore(CoreController):
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         t = self.start_ts + now
-        if int(now) % 60 == 0:
+        if int(now) % self.forecast_every_s == 0:
             ev_w = ev.current_a * VOLTS * ev.phases if ev.connected(now) else 0.0
             self.forecaster.record(t, site_surplus_w(r.pv_w, r.consumption_w, ev_w))
         self.capacity.record(t, round(r.soc), r.battery_w)

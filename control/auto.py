@@ -72,8 +72,11 @@ FILL_MARGIN = 1.3  # the forecast must cover the battery's headroom this many ti
 
 def battery_fills_anyway(snap: Snapshot, s: CoreSettings) -> Optional[bool]:
     """Will the sun the forecast expects for the rest of today fill the battery, with
-    ``FILL_MARGIN`` to spare? None with ``battery_check`` off, or without a forecast or the
-    battery's capacity (``battery_capacity_kwh`` when set, else the learned one).
+    ``FILL_MARGIN`` to spare? None with ``battery_check`` off, without the battery's capacity
+    (``battery_capacity_kwh`` when set, else the learned one), or without a forecast for now:
+    on the first day after installation the learned forecast's slots are all tomorrow's, and
+    "no slot today" means "not known yet", not "no sun left" (read as the latter it kept the
+    battery's charge from the car all day and made the full-battery top-up flap).
 
     The car shares the battery's charge only while it does: on a day the battery would not fill,
     what it gives the car is bought back from the grid in the evening, and no solar is gained.
@@ -85,6 +88,8 @@ def battery_fills_anyway(snap: Snapshot, s: CoreSettings) -> Optional[bool]:
     if capacity_kwh is None or not snap.pv_forecast or soc is None:
         return None
     curve = _energy_curve(snap.pv_forecast)
+    if not curve.covers(snap.now):
+        return None
     left_wh = curve.wh_until(_next_midnight(s.timezone, snap.now)) - curve.wh_until(snap.now)
     headroom_wh = max(0.0, 100.0 - soc) / 100.0 * capacity_kwh * 1000.0
     return left_wh >= FILL_MARGIN * headroom_wh
@@ -103,6 +108,11 @@ class _EnergyCurve:
         for f in ordered:
             self.before.append(total)
             total += max(0.0, f.surplus_w) * (f.end - f.start) / 3600.0
+
+    def covers(self, t: float) -> bool:
+        """Is there a slot for instant ``t``?"""
+        i = bisect.bisect_right(self.starts, t) - 1
+        return i >= 0 and t < self.slots[i].end
 
     def wh_until(self, t: float) -> float:
         i = bisect.bisect_right(self.starts, t) - 1

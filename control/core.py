@@ -88,8 +88,22 @@ def _session_reset(mem: Memory) -> Memory:
 
 
 def _trust_measured_phases(snap: Snapshot, mem: Memory, facts: Mode3Info) -> Memory:
-    """Alfen sometimes ignores or undoes a phase write (evcc #10303, #22934): believe the currents."""
+    """Alfen sometimes ignores or undoes a phase write (evcc #10303, #22934): believe the currents
+    while the car draws, and the charger's own phase setting (register 1215) while it does not.
+
+    The setting matters most to a core with no memory: it used to assume 3 phases until it first
+    measured a current, so on a 1-phase installation it waited for the 3-phase minimum (4.1 kW)
+    before its first start. A car measured on one phase this session keeps its 1 phase."""
     measured = snap.charger.phases_measured
+    configured = snap.charger.phases_configured
+    if (
+        mem.switch_stage is None
+        and not facts.charging
+        and configured in (1, 3)
+        and configured != mem.phases
+        and not mem.car_single_phase
+    ):
+        return replace(mem, phases=int(configured or 3))
     if (
         mem.switch_stage is None
         and facts.charging

@@ -82,6 +82,7 @@ class ChargerView:
     phase_voltage_v: Tuple[Optional[float], Optional[float], Optional[float]] = (None, None, None)
     energy_wh: Optional[float] = None  # lifetime register 374
     phases_measured: Optional[int] = None
+    phases_configured: Optional[int] = None  # register 1215: what the charger is set to use
     station_max_current_a: Optional[float] = None
     phase_switching_available: bool = True  # False once the charger refused 1215
     age_s: float = 0.0  # seconds since the state was published
