@@ -79,6 +79,7 @@ class CoreController:
             phase_voltage_v=(VOLTS, VOLTS, VOLTS),
             energy_wh=ev.lifetime_wh,
             phases_measured=ph if cur > 0 else None,
+            phases_configured=ev.charger_phases,
             station_max_current_a=32.0,
             phase_switching_available=self.switching,
         )
@@ -173,7 +174,11 @@ class SeedRule:
 
 class EvccRule:
     def __init__(
-        self, settings: CoreSettings, interval_s: float = 30.0, enable_s: float = 60.0
+        self,
+        settings: CoreSettings,
+        interval_s: float = 30.0,
+        enable_s: float = 60.0,
+        switching: bool = False,
     ) -> None:
         self.s = settings
         self.interval_s = interval_s
@@ -183,11 +188,22 @@ class EvccRule:
         self.enable_since: Optional[float] = None
         self.disable_since: Optional[float] = None
         self.amps = 0.0
+        # evcc's automatic phases: its phase timer runs the enable delay up, the disable delay down
+        self.switching = switching
+        self.phase_since: Optional[float] = None
+        self.phase_want: Optional[int] = None
+        self.phase_pending: Optional[int] = None  # paused until the charger takes the new count
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         if not ev.connected(now):
             self.amps, self.enable_since, self.disable_since = 0.0, None, None
             return 0.0, None
+        if self.phase_pending is not None:
+            if ev.charger_phases != self.phase_pending:
+                return 0.0, self.phase_pending
+            self.phase_pending = None
+            self.next_t = now + self.interval_s
+            return self.amps, None
         if self.next_t is not None and now < self.next_t:
             return self.amps, None
         self.next_t = now + self.interval_s
@@ -197,6 +213,10 @@ class EvccRule:
         residual = 100.0 if r.soc < self.s.battery_priority_soc else 0.0
         surplus = ev.current_a * VOLTS * phases - sum(r.grid_w) + share - residual
         target = min(16.0, surplus / (phases * VOLTS))
+        if self.switching:
+            switched = self._scale_phases(now, surplus, ev)
+            if switched is not None:
+                return switched
         if self.amps <= 0:
             if target >= 6.0:
                 self.enable_since = self.enable_since if self.enable_since is not None else now
@@ -213,3 +233,26 @@ class EvccRule:
         else:
             self.amps, self.disable_since = target, None
         return self.amps, None
+
+    def _scale_phases(self, now: float, surplus_w: float, ev: EvModel) -> Optional[Command]:
+        """evcc's pvScalePhases: 3 → 1 when the 3-phase minimum is not covered but the 1-phase
+        one is, for the disable delay; 1 → 3 when the 3-phase minimum is covered, for the enable
+        delay. A switch pauses the car (the charger takes 1215 only while nothing is drawn)."""
+        min1, min3 = 6.0 * VOLTS, 3 * 6.0 * VOLTS
+        want: Optional[int] = None
+        if ev.charger_phases == 3 and min1 <= surplus_w < min3:
+            want = 1
+        elif ev.charger_phases == 1 and surplus_w >= min3:
+            want = 3
+        if want is None or want != self.phase_want:
+            self.phase_want, self.phase_since = want, (now if want is not None else None)
+            return None
+        delay = self.disable_s if want == 1 else self.enable_s
+        if self.phase_since is None or now - self.phase_since < delay:
+            return None
+        self.phase_want, self.phase_since = None, None
+        self.enable_since = self.disable_since = None
+        # evcc pauses, switches and resumes at the minimum of the new phase count
+        self.amps = 6.0 if ev.current_a > 0 or self.amps > 0 else 0.0
+        self.phase_pending = want
+        return 0.0, want

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import replace
 from typing import List, Optional, Tuple
 
 from control import phases as ph
-from control.model import ForecastSlot, Memory, Snapshot, Status
+from control.model import ForecastSlot, Memory, Snapshot, Status, evolve
 from control.phases import Step
 from control.scheduled import deadline_at
 from control.settings import CoreSettings
@@ -182,10 +181,10 @@ def smooth(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
     prev, at = mem.filtered_surplus_w, mem.filtered_at
     mem = _track_trend(mem, raw, now, s)
     if prev is None or at is None or s.smoothing_s <= 0:
-        return replace(mem, filtered_surplus_w=raw, filtered_at=now)
+        return evolve(mem, filtered_surplus_w=raw, filtered_at=now)
     tau = s.smoothing_s if raw > prev else s.smoothing_s / FALL_SPEEDUP
     value = prev + (raw - prev) * _blend(now, at, tau)
-    return replace(mem, filtered_surplus_w=value, filtered_at=now)
+    return evolve(mem, filtered_surplus_w=value, filtered_at=now)
 
 
 def _blend(now: float, at: float, tau_s: float) -> float:
@@ -203,7 +202,7 @@ def _extra(mem: Memory, key: str) -> Optional[float]:
 def _with_extra(mem: Memory, **values: Optional[float]) -> Memory:
     kept = tuple((k, v) for k, v in mem.extra if k not in values)
     new = tuple((k, v) for k, v in sorted(values.items()) if v is not None)
-    return replace(mem, extra=kept + new)
+    return evolve(mem, extra=kept + new)
 
 
 def _track_trend(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
@@ -241,7 +240,7 @@ def variability_w(mem: Memory) -> float:
 
 
 def _reset_timers(mem: Memory) -> Memory:
-    return replace(
+    return evolve(
         mem,
         surplus_since=None,
         deficit_since=None,
@@ -279,7 +278,7 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
     }
     seq, mem = ph.advance(snap, mem, s)
     if seq is not None:
-        return replace(seq, details=details)
+        return evolve(seq, details=details)
     charging = mem.last_amps > 0
     out = _charging(snap, mem, s, max_a, fills) if charging else _idle(snap, mem, s, max_a)
     kept_w = _kept_for_battery_w(snap, s, shares)
@@ -293,8 +292,8 @@ def step(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
                 if fills is False
                 else "past the PV peak the battery keeps its charge"
             )
-            out = replace(out, reason=f"{out.reason}; {why}")
-    return replace(out, details=details)
+            out = evolve(out, reason=f"{out.reason}; {why}")
+    return evolve(out, details=details)
 
 
 def _kept_for_battery_w(snap: Snapshot, s: CoreSettings, shares: bool) -> float:
@@ -309,7 +308,7 @@ def _kept_for_battery_w(snap: Snapshot, s: CoreSettings, shares: bool) -> float:
 def _low_soc(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[str], Memory]:
     soc, floor = snap.site.battery_soc, snap.site.ess_min_soc
     if soc is None or floor is None:
-        return None, replace(mem, low_soc=False)
+        return None, evolve(mem, low_soc=False)
     limit = floor + s.low_soc_margin + (s.low_soc_hysteresis if mem.low_soc else 0.0)
     if soc < limit:
         why = (
@@ -317,8 +316,8 @@ def _low_soc(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[str
             + (" (+ hysteresis)" if mem.low_soc else "")
             + ": paused"
         )
-        return why, replace(mem, low_soc=True)
-    return None, replace(mem, low_soc=False)
+        return why, evolve(mem, low_soc=True)
+    return None, evolve(mem, low_soc=False)
 
 
 def _can_switch(snap: Snapshot, mem: Memory) -> bool:
@@ -370,7 +369,7 @@ def _idle(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
             _reset_partial(mem),
         )
     since = mem.surplus_since if mem.surplus_since is not None else now
-    mem = replace(mem, surplus_since=since, deficit_since=None)
+    mem = evolve(mem, surplus_since=since, deficit_since=None)
     off_left = s.min_off_s - (now - mem.stopped_since) if mem.stopped_since is not None else 0.0
     held_left = _start_delay(mem, s) - (now - since)
     wait = max(held_left, off_left)
@@ -390,7 +389,7 @@ def _idle(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float) -> Step:
 
 
 def _reset_partial(mem: Memory) -> Memory:
-    return replace(mem, surplus_since=None, deficit_since=None)
+    return evolve(mem, surplus_since=None, deficit_since=None)
 
 
 def _cooldown_left(mem: Memory, now: float, s: CoreSettings) -> float:
@@ -423,7 +422,7 @@ def _charging(
     rescue = mem.phase_candidate == 1
     if short_w > 0 and not rescue:
         since = mem.deficit_since if mem.deficit_since is not None else now
-        mem = replace(mem, deficit_since=since, surplus_since=None)
+        mem = evolve(mem, deficit_since=since, surplus_since=None)
         on_left = s.min_on_s - (now - (mem.charging_since or now))
         delay = s.buffer_stop_delay_s if _buffered(snap, s) else s.stop_delay_s
         left = max(delay - (now - since), on_left)
@@ -435,12 +434,12 @@ def _charging(
                 and one_ok
                 and _cooldown_left(mem, now, s) <= 0
             ):
-                return _switch(snap, replace(mem, deficit_since=None), s, 1)  # 1 phase, not a stop
+                return _switch(snap, evolve(mem, deficit_since=None), s, 1)  # 1 phase, not a stop
             why = f"surplus gone ({short_w / 1000:.1f} kW short of the minimum): stopped"
             return Step(0.0, None, Status.WAIT_SUN, why, mem)
         why = f"{short_w / 1000:.1f} kW short of the minimum; stopping in {left:.0f} s"
         return Step(s.min_current_a, None, Status.CHARGING, why, mem)
-    mem = replace(mem, deficit_since=None)
+    mem = evolve(mem, deficit_since=None)
     target = _amps_for(surplus + topup, phases, s, max_a)
     if abs(target - mem.last_amps) < s.deadband_a and mem.last_amps <= max_a:
         target = mem.last_amps  # deadband: small changes are not worth a write
@@ -495,7 +494,7 @@ def _phase_wish(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[
     1-phase car modulates and a 3-phase one holds its minimum (the battery bridges the clouds).
     """
     if not _can_switch(snap, mem):
-        return None, replace(mem, phase_candidate=None, phase_candidate_since=None)
+        return None, evolve(mem, phase_candidate=None, phase_candidate_since=None)
     surplus, now, trend = mem.filtered_surplus_w or 0.0, snap.now, trend_w(mem)
     want: Optional[int] = None
     delay = s.phase_delay_s
@@ -508,9 +507,9 @@ def _phase_wish(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[
     elif mem.phases == 1 and surplus > s.phase_up_w and trend >= s.phase_down_w:
         want = 3
     if want is None or _cooldown_left(mem, now, s) > 0:
-        return None, replace(mem, phase_candidate=None, phase_candidate_since=None)
+        return None, evolve(mem, phase_candidate=None, phase_candidate_since=None)
     since = mem.phase_candidate_since if mem.phase_candidate == want else now
-    mem = replace(mem, phase_candidate=want, phase_candidate_since=since)
+    mem = evolve(mem, phase_candidate=want, phase_candidate_since=since)
     if since is not None and now - since >= delay:
         return want, mem
     return None, mem

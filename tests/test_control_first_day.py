@@ -98,9 +98,7 @@ def _fresh_one_phase(surplus_w: float, configured: Optional[int]) -> float:
         ch = replace(
             charger(0.0, phases=1, phase_switching_available=False), phases_configured=configured
         )
-        sn: Snapshot = replace(
-            snap(mode=Mode.AUTO, ch=ch, si=site(grid_w=-surplus_w)), now=T0 + t
-        )
+        sn: Snapshot = replace(snap(mode=Mode.AUTO, ch=ch, si=site(grid_w=-surplus_w)), now=T0 + t)
         dec, mem = decide(sn, mem, s)
         amps = dec.amps
     return amps
@@ -111,5 +109,3 @@ def test_a_fresh_core_on_a_one_phase_charger_starts_on_one_phase_surplus() -> No
     assert _fresh_one_phase(2500.0, configured=1) > 6.0
     # the charger's own phase setting is the fact; without it, the old assumption stays
     assert _fresh_one_phase(2500.0, configured=None) == 0.0
-
-
