@@ -303,7 +303,7 @@ def settings_with(pairs: Sequence[str]) -> CoreSettings:
         key, _, value = pair.partition("=")
         if key not in names:
             raise SystemExit(f"--set {pair}: no such setting {key!r}")
-        change: Dict[str, Any] = {key: float(value)}
+        change: Dict[str, Any] = {key: None if value == "none" else float(value)}
         s = replace(s, **change)
     return s
 

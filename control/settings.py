@@ -19,10 +19,10 @@ NEW_KEYS: Final[Dict[str, Any]] = {  # now in the schema too; kept as fallbacks
     "auto.phase_settle_s": 30.0,
     "auto.low_soc_hysteresis": 3.0,
     "auto.trend_s": 300.0,
-    "auto.start_margin_w": 150.0,
-    "auto.start_delay_stretch": 5.0,
-    "auto.buffer_stop_delay_s": 600.0,
-    "auto.phase_down_delay_s": 300.0,
+    "auto.start_margin_w": 0.0,
+    "auto.start_delay_stretch": 1.0,
+    "auto.buffer_stop_delay_s": 180.0,
+    "auto.phase_down_delay_s": 120.0,
 }
 
 
@@ -51,7 +51,9 @@ class CoreSettings:
     # auto.*
     min_current_a: float = MIN_CURRENT_A
     start_delay_s: float = 60.0
-    stop_delay_s: float = 180.0
+    # Without a battery: the grid energy the car may draw in a dip before it stops, as seconds
+    # at its full minimum (longer when the sun still covers part of it); with one: seconds.
+    stop_delay_s: float = 90.0
     min_on_s: float = 300.0
     min_off_s: float = 120.0
     deadband_a: float = 0.5
@@ -73,17 +75,17 @@ class CoreSettings:
     battery_capacity_kwh: Optional[float] = None
     low_soc_margin: float = 5.0
     low_soc_hysteresis: float = 3.0
-    reserve_w: float = 100.0
+    reserve_w: float = 0.0
     allow_grid_w: float = 0.0
     phase_up_w: float = 4500.0  # 1→3 when the surplus is above this (fast and trend)
     phase_down_w: float = 4000.0  # 3→1 when the trend is below this for phase_down_delay_s
     phase_delay_s: float = 120.0  # 1→3: how long the surplus must hold
     phase_cooldown_s: float = 720.0
-    phase_down_delay_s: float = 300.0  # 3→1: how long the trend must stay low
+    phase_down_delay_s: float = 120.0  # 3→1: how long the trend must stay low
     trend_s: float = 300.0  # time constant of the slow surplus average (phases, start delay)
-    start_margin_w: float = 150.0  # start only with this much more than the minimum power
-    start_delay_stretch: float = 5.0  # start delay × up to this when PV − house swings a lot
-    buffer_stop_delay_s: float = 600.0  # stop delay while the battery is above priority SOC
+    start_margin_w: float = 0.0  # start only with this much more than the minimum power
+    start_delay_stretch: float = 1.0  # start delay × up to this when PV − house swings a lot
+    buffer_stop_delay_s: float = 180.0  # stop delay while the battery is above priority SOC
     phase_pause_s: float = 10.0  # pause → switch: let the car stop drawing first
     phase_settle_s: float = 30.0  # switch → resume: let the contactors and the car settle
     # schedule.items, tibber.*, scheduled.*, timezone
