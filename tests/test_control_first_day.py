@@ -109,3 +109,14 @@ def test_a_fresh_core_on_a_one_phase_charger_starts_on_one_phase_surplus() -> No
     assert _fresh_one_phase(2500.0, configured=1) > 6.0
     # the charger's own phase setting is the fact; without it, the old assumption stays
     assert _fresh_one_phase(2500.0, configured=None) == 0.0
+
+
+def test_the_runner_passes_the_chargers_phase_setting_to_the_core() -> None:
+    from control.runner import charger_view
+
+    def view(value: object) -> Optional[int]:
+        state = {"connected": True, "mode3": "B1", "phases_configured": value}
+        return charger_view(state, True, 0.0, 10.0).phases_configured
+
+    assert view(1) == 1 and view(3) == 3
+    assert view(None) is None and view(2) is None and view(True) is None and view("3") is None
