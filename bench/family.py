@@ -95,8 +95,7 @@ class Tally:
 Controller = Callable[[float, SiteReading, EvModel], Command]
 
 
-def _car(day: fam.FamilyDay, site: Site, start_ts: float) -> EvModel:
-    del start_ts
+def _car(day: fam.FamilyDay, site: Site) -> EvModel:
     return EvModel(
         arrive_s=day.arrive_h * 3600.0,
         depart_s=day.depart_h * 3600.0,
@@ -225,14 +224,14 @@ def run_seed(args: Tuple[int, CoreSettings, Sequence[str]]) -> Dict[str, Dict[st
     bases: Dict[bool, Baseline] = {}
     for site in SITES:
         bat = _battery(day, site)
-        probe = _car(day, site, trace.start_ts)
+        probe = _car(day, site)
         a, d = int(probe.arrive_s), min(len(trace), int(probe.depart_s))
         if site.battery not in bases:
             bases[site.battery] = baseline(trace, bat, a, d)
         base = bases[site.battery]
         got: Dict[str, Tally] = {}
         for row in rows:
-            ev = _car(day, site, trace.start_ts)
+            ev = _car(day, site)
             if row == "limit":
                 if not site.battery:
                     got[row] = limit(trace, ev, site)
