@@ -1,7 +1,8 @@
 """Judge the controller: replay whole simulated days against the real core and reference rules.
 
-    python -m bench.control            # every day in sim/days.py (make bench-control)
-    python -m bench.control --day clear_june --quick
+    python -m bench.control            # the generated family (bench/family.py), then the 13 days
+    python -m bench.control --family only
+    python -m bench.control --day clear_june
 
 AUTO, per day and in total, for: the core (phase switching available), the core on fixed phases,
 (b) the seed rule, (c) an evcc-style rule, and (a) the perfect-foresight optimum.
@@ -498,6 +499,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--day", action="append", help="only this day (repeatable)")
     ap.add_argument("--no-scheduled", action="store_true")
     ap.add_argument(
+        "--family",
+        choices=("first", "only", "no"),
+        default="first",
+        help="the generated days of bench/family.py: before the 13 days (default), only, or not",
+    )
+    ap.add_argument(
         "--forecast-error",
         type=float,
         default=1.0,
@@ -506,6 +513,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     FORECAST_ERROR[0] = args.forecast_error
     s = CoreSettings()
+    if args.family != "no" and not args.day:
+        from bench import family
+
+        family.main([])
+        if args.family == "only":
+            return 0
+        print()
     specs = [daylib.by_name(n) for n in args.day] if args.day else list(daylib.DAYS)
     print(
         "AUTO — energy in kWh per day (import and cost: caused by the EV); defaults of the schema"

@@ -15,7 +15,7 @@ describe them (reference/peers.md), not tuned:
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from bench.ev import VOLTS, EvModel
 from control.battery_capacity import CapacityLearner
@@ -61,6 +61,7 @@ class CoreController:
         self.user = UserSettings(mode=mode, max_current_a=max_current_a, deadline=deadline)
         self.prices = prices or Prices()
         self.last_reason = ""
+        self.last_details: Dict[str, Any] = {}
         self.battery_capacity_kwh: Optional[float] = None  # what the runner would have learned
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
@@ -78,6 +79,7 @@ class CoreController:
             phase_voltage_v=(VOLTS, VOLTS, VOLTS),
             energy_wh=ev.lifetime_wh,
             phases_measured=ph if cur > 0 else None,
+            phases_configured=ev.charger_phases,
             station_max_current_a=32.0,
             phase_switching_available=self.switching,
         )
@@ -101,6 +103,7 @@ class CoreController:
         )
         dec, self.mem = decide(snap, self.mem, self.s)
         self.last_reason = dec.reason
+        self.last_details = dec.details
         return dec.amps, dec.phases
 
 
@@ -109,8 +112,15 @@ class LearningCore(CoreController):
     records today's site surplus as it happens (once a minute), asked as the runner asks it, and
     the battery's capacity from its SOC (in a BMS's 1 % steps) and power."""
 
-    def __init__(self, settings: CoreSettings, ess_min_soc: float, start_ts: float) -> None:
+    def __init__(
+        self,
+        settings: CoreSettings,
+        ess_min_soc: float,
+        start_ts: float,
+        forecast_every_s: int = 60,
+    ) -> None:
         super().__init__(settings, ess_min_soc, switching=True, start_ts=start_ts)
+        self.forecast_every_s = forecast_every_s  # the runner records every second
         self.forecaster = PvForecaster(settings.timezone)
         self.capacity = CapacityLearner()
 
@@ -126,7 +136,7 @@ class LearningCore(CoreController):
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         t = self.start_ts + now
-        if int(now) % 60 == 0:
+        if int(now) % self.forecast_every_s == 0:
             ev_w = ev.current_a * VOLTS * ev.phases if ev.connected(now) else 0.0
             self.forecaster.record(t, site_surplus_w(r.pv_w, r.consumption_w, ev_w))
         self.capacity.record(t, round(r.soc), r.battery_w)
@@ -164,7 +174,11 @@ class SeedRule:
 
 class EvccRule:
     def __init__(
-        self, settings: CoreSettings, interval_s: float = 30.0, enable_s: float = 60.0
+        self,
+        settings: CoreSettings,
+        interval_s: float = 30.0,
+        enable_s: float = 60.0,
+        switching: bool = False,
     ) -> None:
         self.s = settings
         self.interval_s = interval_s
@@ -174,11 +188,22 @@ class EvccRule:
         self.enable_since: Optional[float] = None
         self.disable_since: Optional[float] = None
         self.amps = 0.0
+        # evcc's automatic phases: its phase timer runs the enable delay up, the disable delay down
+        self.switching = switching
+        self.phase_since: Optional[float] = None
+        self.phase_want: Optional[int] = None
+        self.phase_pending: Optional[int] = None  # paused until the charger takes the new count
 
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         if not ev.connected(now):
             self.amps, self.enable_since, self.disable_since = 0.0, None, None
             return 0.0, None
+        if self.phase_pending is not None:
+            if ev.charger_phases != self.phase_pending:
+                return 0.0, self.phase_pending
+            self.phase_pending = None
+            self.next_t = now + self.interval_s
+            return self.amps, None
         if self.next_t is not None and now < self.next_t:
             return self.amps, None
         self.next_t = now + self.interval_s
@@ -188,6 +213,10 @@ class EvccRule:
         residual = 100.0 if r.soc < self.s.battery_priority_soc else 0.0
         surplus = ev.current_a * VOLTS * phases - sum(r.grid_w) + share - residual
         target = min(16.0, surplus / (phases * VOLTS))
+        if self.switching:
+            switched = self._scale_phases(now, surplus, ev)
+            if switched is not None:
+                return switched
         if self.amps <= 0:
             if target >= 6.0:
                 self.enable_since = self.enable_since if self.enable_since is not None else now
@@ -204,3 +233,26 @@ class EvccRule:
         else:
             self.amps, self.disable_since = target, None
         return self.amps, None
+
+    def _scale_phases(self, now: float, surplus_w: float, ev: EvModel) -> Optional[Command]:
+        """evcc's pvScalePhases: 3 → 1 when the 3-phase minimum is not covered but the 1-phase
+        one is, for the disable delay; 1 → 3 when the 3-phase minimum is covered, for the enable
+        delay. A switch pauses the car (the charger takes 1215 only while nothing is drawn)."""
+        min1, min3 = 6.0 * VOLTS, 3 * 6.0 * VOLTS
+        want: Optional[int] = None
+        if ev.charger_phases == 3 and min1 <= surplus_w < min3:
+            want = 1
+        elif ev.charger_phases == 1 and surplus_w >= min3:
+            want = 3
+        if want is None or want != self.phase_want:
+            self.phase_want, self.phase_since = want, (now if want is not None else None)
+            return None
+        delay = self.disable_s if want == 1 else self.enable_s
+        if self.phase_since is None or now - self.phase_since < delay:
+            return None
+        self.phase_want, self.phase_since = None, None
+        self.enable_since = self.disable_since = None
+        # evcc pauses, switches and resumes at the minimum of the new phase count
+        self.amps = 6.0 if ev.current_a > 0 or self.amps > 0 else 0.0
+        self.phase_pending = want
+        return 0.0, want

@@ -15,11 +15,10 @@ No I/O, no clock, no logging: time comes in as ``snap.now`` and every timer is a
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Optional, Tuple
 
 from control import auto, phases, scheduled
-from control.model import Decision, Memory, Mode, Snapshot, Status
+from control.model import Decision, Memory, Mode, Snapshot, Status, evolve
 from control.phases import Step
 from control.settings import CoreSettings
 from control.status import Mode3Info, charger_facts
@@ -62,7 +61,7 @@ def _track_mode(snap: Snapshot, mem: Memory) -> Memory:
     if mem.mode == mode:
         return mem
     # a mode change expires the timers of the previous mode (evcc #1822)
-    return replace(
+    return evolve(
         mem,
         mode=mode,
         surplus_since=None,
@@ -74,7 +73,7 @@ def _track_mode(snap: Snapshot, mem: Memory) -> Memory:
 
 def _session_reset(mem: Memory) -> Memory:
     """The car left: forget session timers and the deadline plan, keep filters and phases."""
-    return replace(
+    return evolve(
         mem,
         surplus_since=None,
         deficit_since=None,
@@ -88,8 +87,22 @@ def _session_reset(mem: Memory) -> Memory:
 
 
 def _trust_measured_phases(snap: Snapshot, mem: Memory, facts: Mode3Info) -> Memory:
-    """Alfen sometimes ignores or undoes a phase write (evcc #10303, #22934): believe the currents."""
+    """Alfen sometimes ignores or undoes a phase write (evcc #10303, #22934): believe the currents
+    while the car draws, and the charger's own phase setting (register 1215) while it does not.
+
+    The setting matters most to a core with no memory: it used to assume 3 phases until it first
+    measured a current, so on a 1-phase installation it waited for the 3-phase minimum (4.1 kW)
+    before its first start. A car measured on one phase this session keeps its 1 phase."""
     measured = snap.charger.phases_measured
+    configured = snap.charger.phases_configured
+    if (
+        mem.switch_stage is None
+        and not facts.charging
+        and configured in (1, 3)
+        and configured != mem.phases
+        and not mem.car_single_phase
+    ):
+        return evolve(mem, phases=int(configured or 3))
     if (
         mem.switch_stage is None
         and facts.charging
@@ -98,7 +111,7 @@ def _trust_measured_phases(snap: Snapshot, mem: Memory, facts: Mode3Info) -> Mem
     ):
         # one phase measured while three were set: a single-phase car; stop trying to switch
         single = mem.car_single_phase or (measured == 1 and mem.phases == 3)
-        return replace(mem, phases=int(measured), car_single_phase=single)
+        return evolve(mem, phases=int(measured), car_single_phase=single)
     return mem
 
 
@@ -160,8 +173,8 @@ def _apply_fuse(snap: Snapshot, s: CoreSettings, step: Step) -> Step:
         return step
     amps = math.floor(room * 10.0) / 10.0
     if amps < s.min_current_a:
-        return replace(step, amps=0.0, status=Status.CHARGING_LIMIT, reason=why + ": paused")
-    return replace(step, amps=amps, reason=f"{step.reason}; limited to {amps:g} A ({why})")
+        return evolve(step, amps=0.0, status=Status.CHARGING_LIMIT, reason=why + ": paused")
+    return evolve(step, amps=amps, reason=f"{step.reason}; limited to {amps:g} A ({why})")
 
 
 def _finish(snap: Snapshot, mem: Memory, step: Step, facts: Mode3Info) -> Tuple[Decision, Memory]:
@@ -172,10 +185,10 @@ def _finish(snap: Snapshot, mem: Memory, step: Step, facts: Mode3Info) -> Tuple[
     elif amps <= 0 and facts.charging and status not in _KEEP_WHEN_STOPPING:
         status = Status.STOP_CHARGING
     if amps > 0 and mem.last_amps <= 0:
-        mem = replace(mem, charging_since=now)
+        mem = evolve(mem, charging_since=now)
     elif amps <= 0 and mem.last_amps > 0:
-        mem = replace(mem, stopped_since=now)
-    mem = replace(mem, last_amps=amps)
+        mem = evolve(mem, stopped_since=now)
+    mem = evolve(mem, last_amps=amps)
     dec = Decision(
         amps=amps,
         phases=step.phases,

@@ -93,8 +93,10 @@ class PvForecaster:
         return min(hi, max(lo, got_wh / expected_wh))
 
     def forecast(self, now: float, horizon_s: float = 36 * 3600) -> Tuple[ForecastSlot, ...]:
-        """Slots from the current one to ``now + horizon_s`` with a known expected surplus;
-        today's are scaled by ``today_ratio`` (a dull morning after sunny days lowers them)."""
+        """Slots from the current one to ``now + horizon_s`` with a known expected surplus,
+        0 W included (a learned night); a time of day never recorded has no slot, so on the
+        first day after installation today has none at all. Today's are scaled by
+        ``today_ratio`` (a dull morning after sunny days lowers them)."""
         start = now - now % SLOT_S
         today, _slot = self._key(now)
         ratio = self.today_ratio(now) or 1.0
@@ -102,7 +104,7 @@ class PvForecaster:
         t = start
         while t < now + horizon_s:
             w = self.expected_w(t)
-            if w is not None and w > 0:
+            if w is not None:  # a learned 0 W (night) is a fact; no slot means not known
                 scale = ratio if self._key(t)[0] == today else 1.0
                 out.append(ForecastSlot(t, t + SLOT_S, w * scale))
             t += SLOT_S

@@ -34,6 +34,7 @@ def charger_view(
     charging = state.get("charging")
     fault = state.get("fault")
     phases = state.get("phases_measured")
+    configured = state.get("phases_configured")  # register 1215: what the charger is set to
     return ChargerView(
         online=bridge_online is not False and state.get("connected") is True and age_s <= stale_s,
         mode3=state.get("mode3") if isinstance(state.get("mode3"), str) else None,
@@ -47,6 +48,7 @@ def charger_view(
         phases_measured=phases
         if isinstance(phases, int) and not isinstance(phases, bool)
         else None,
+        phases_configured=configured if type(configured) is int and configured in (1, 3) else None,
         station_max_current_a=_num(state.get("station_max_current_a")),
         # the bridge says false once the charger refused 1215 (or config disables switching)
         phase_switching_available=state.get("phase_switching") is not False,

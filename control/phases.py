@@ -8,10 +8,10 @@ always sequenced. The stages live in ``Memory.switch_stage``/``switch_stage_sinc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-from control.model import Memory, PriceSlot, Snapshot, Status
+from control.model import Memory, PriceSlot, Snapshot, Status, evolve
 from control.settings import CoreSettings
 
 PAUSING = "pausing"
@@ -38,7 +38,7 @@ def switch_status(target: int) -> Status:
 
 def begin(mem: Memory, now: float, target: int, drawing: bool) -> Memory:
     """Start a sequence; when nothing is drawn there is nothing to pause."""
-    return replace(
+    return evolve(
         mem,
         switch_stage=PAUSING if drawing else SWITCHING,
         switch_stage_since=now,
@@ -49,7 +49,7 @@ def begin(mem: Memory, now: float, target: int, drawing: bool) -> Memory:
 
 
 def abort(mem: Memory) -> Memory:
-    return replace(mem, switch_stage=None, switch_stage_since=None, switch_target=None)
+    return evolve(mem, switch_stage=None, switch_stage_since=None, switch_target=None)
 
 
 def advance(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[Step], Memory]:
@@ -66,12 +66,12 @@ def advance(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[Step
         drawing = snap.charger.charging or (snap.charger.power_w or 0.0) > 100.0
         # wait for the car to stop, but not forever: the charger cuts the contactor anyway
         if (not drawing and now - since >= s.phase_pause_s) or now - since >= 3 * s.phase_pause_s:
-            mem = replace(mem, switch_stage=SWITCHING, switch_stage_since=now)
+            mem = evolve(mem, switch_stage=SWITCHING, switch_stage_since=now)
         else:
             reason = f"pausing before switching to {target} phase"
             return Step(0.0, None, status, reason, mem), mem
     if mem.switch_stage == SWITCHING:
-        mem = replace(
+        mem = evolve(
             mem,
             switch_stage=SETTLING,
             switch_stage_since=now,
@@ -85,7 +85,7 @@ def advance(snap: Snapshot, mem: Memory, s: CoreSettings) -> Tuple[Optional[Step
         return Step(0.0, target, status, reason, mem), mem
     # settled: resume at once (the surplus that asked for the switch is already established;
     # back-dated by the longest start delay, or a stretched one would start its wait again)
-    mem = replace(
+    mem = evolve(
         abort(mem),
         surplus_since=now - s.start_delay_s * max(1.0, s.start_delay_stretch),
         stopped_since=None,

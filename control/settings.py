@@ -39,6 +39,8 @@ class CoreSettings:
     # auto.*
     min_current_a: float = _config("auto.min_current_a")
     start_delay_s: float = _config("auto.start_delay_s")
+    # Without a battery: the grid energy the car may draw in a dip before it stops, as seconds
+    # at its full minimum (longer when the sun still covers part of it); with one: seconds.
     stop_delay_s: float = _config("auto.stop_delay_s")
     min_on_s: float = _config("auto.min_on_s")
     min_off_s: float = _config("auto.min_off_s")

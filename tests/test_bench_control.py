@@ -166,3 +166,67 @@ def test_learned_core_forecasts_from_earlier_days_and_learns_today() -> None:
     assert any(f.surplus_w > 500 for f in slots)  # three earlier winter days had sun at noon
     today = ctrl.forecaster.table[spec.date]
     assert today == {48: (1100.0, 1)}  # 12:00 local, 2000 W PV − 900 W house, recorded
+
+
+# ---- the second family of days (sim/days_family.py, bench/family.py) --------------------------
+def test_the_day_generator_is_deterministic_per_seed() -> None:
+    from sim import days_family as fam
+
+    a, b = fam.spec_for(17), fam.spec_for(17)
+    assert a == b
+    ta, tb = fam.build(a), fam.build(b)
+    assert ta.pv_w == tb.pv_w and ta.load_w == tb.load_w and ta.price == tb.price
+    other = fam.build(fam.spec_for(18))
+    assert other.pv_w != ta.pv_w
+    assert not set(fam.TUNING_SEEDS) & set(fam.HELD_OUT_SEEDS)
+
+
+def test_generated_days_span_the_documented_ranges() -> None:
+    from sim import days_family as fam
+
+    specs = [fam.spec_for(seed) for seed in fam.TUNING_SEEDS]
+    assert {d.kind for d in specs} == set(fam.KINDS)
+    assert all(4.0 <= d.kwp <= 12.0 for d in specs)
+    assert all(2.0 - 0.02 <= d.depart_h - d.arrive_h <= 14.0 for d in specs)
+    assert len({d.date[5:7] for d in specs}) >= 8  # any season
+    assert all(int(d.date[5:7]) in (11, 12, 1, 2) for d in specs if d.kind == "winter")
+
+
+def test_the_generated_sky_has_cloud_edges_of_at_least_ten_seconds() -> None:
+    import random
+
+    from sim import days_family as fam
+
+    light = fam.sky(6 * 3600, random.Random(5), "broken")
+    steps = [abs(b - a) for a, b in zip(light, light[1:])]
+    assert max(steps) <= 0.1 + 1e-9  # a full change of light takes at least 10 s
+    assert min(light) < 0.5 and max(light) > 0.9  # deep clouds and sun both occur
+    # a broken sky changes its mind within minutes: many passages in six hours
+    changes = sum(1 for a, b in zip(light, light[1:]) if (a < 0.7) != (b < 0.7))
+    assert changes >= 10
+
+
+def test_generated_house_has_appliance_blocks_on_top_of_the_base() -> None:
+    from sim import days_family as fam
+
+    tr = fam.build(fam.spec_for(3))
+    totals = [sum(x) for x in tr.load_w]
+    assert min(totals) > 100.0 and max(totals) > 2000.0  # a kettle, oven, cooktop or dryer
+
+
+def test_family_smoke_two_days_every_site_and_row() -> None:
+    """make bench-control runs the whole family; here two short days of it (seeds 4 and 20:
+    sunny spring/summer afternoons of 3–4 h) through every configuration and row."""
+    from bench import family
+
+    totals = family.run_family([4, 20], CoreSettings(), procs=1)
+    assert [x.name for x in family.SITES] == list(totals)
+    for site in family.SITES:
+        rows = totals[site.name]
+        for row in ("auto", "evcc", "seed"):
+            t = rows[row]
+            assert t.days == 2 and t.ev_kwh >= 0.0 and t.net_kwh <= t.ev_kwh + 1e-9
+        assert (rows["limit"].days == 2) is (not site.battery)
+        assert rows["auto"].ev_kwh > 1.0  # the sun was there: AUTO charged from it
+        if not site.switching:
+            assert rows["auto"].switches == 0

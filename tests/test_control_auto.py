@@ -22,6 +22,7 @@ S = CoreSettings(
     reserve_w=0.0,
     start_margin_w=0.0,
     start_delay_stretch=1.0,
+    stop_delay_s=180.0,
     buffer_stop_delay_s=180.0,
 )
 
