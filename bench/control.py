@@ -338,7 +338,7 @@ def cheapest_cost(
 def run_night(
     date: str, need_kwh: float, s: CoreSettings, seed: int, dt: float = 5.0
 ) -> NightResult:
-    from control.scheduled import deadline_at
+    from control.local_time import deadline_at
 
     day_start, slots = _night_prices(date, seed)
     plug = day_start + 18 * 3600.0  # 18:00 local is 18 h after midnight on these dates

@@ -22,16 +22,18 @@ import math
 from typing import List, Optional, Tuple
 
 from control import phases as ph
-from control.model import ForecastSlot, Memory, Snapshot, Status, evolve
-from control.phases import Step
-from control.scheduled import deadline_at
+from control.local_time import deadline_at
+from control.model import ForecastSlot, Memory, Snapshot, Status, Step, evolve
 from control.settings import CoreSettings
 
 FALL_SPEEDUP = 4.0  # falling surplus is followed this many times faster than a rising one
 NIGHT_PV_W = 50.0  # below this (slow average) it is night: the day's PV peak starts again
 PAST_PEAK = 0.85  # the slow PV average under this share of the day's peak: past the peak
 TOPUP_HYSTERESIS = 2.0  # % SOC: the full-battery top-up stops this far below where it starts
-WEATHER_KEYS = ("trend_w", "trend_at", "sky_w", "sky_at", "dev_w")  # forgotten on stale data
+# forgotten on stale data
+WEATHER_FORGOTTEN = dict.fromkeys(
+    ("trend_w", "trend_at", "pv_minus_house_w", "pv_minus_house_at", "pv_minus_house_dev_w")
+)
 
 
 def site_surplus_w(snap: Snapshot, s: CoreSettings) -> Optional[float]:
@@ -152,7 +154,7 @@ def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:
     pv = snap.site.pv_power_w
     if pv is None:
         return mem
-    slow, at, peak = _extra(mem, "pv_slow_w"), _extra(mem, "pv_at"), _extra(mem, "pv_peak_w")
+    slow, at, peak = mem.pv_slow_w, mem.pv_at, mem.pv_peak_w
     if slow is None or at is None:
         slow, peak = pv, pv
     else:
@@ -161,11 +163,11 @@ def track_pv_peak(mem: Memory, snap: Snapshot, s: CoreSettings) -> Memory:
         peak = max(peak or 0.0, slow)
     if slow < NIGHT_PV_W:
         peak = slow  # a new day starts from the dark
-    return _with_extra(mem, pv_slow_w=slow, pv_at=snap.now, pv_peak_w=peak)
+    return evolve(mem, pv_slow_w=slow, pv_at=snap.now, pv_peak_w=peak)
 
 
 def past_pv_peak(mem: Memory) -> bool:
-    slow, peak = _extra(mem, "pv_slow_w"), _extra(mem, "pv_peak_w")
+    slow, peak = mem.pv_slow_w, mem.pv_peak_w
     return slow is not None and peak is not None and peak > NIGHT_PV_W and slow < PAST_PEAK * peak
 
 
@@ -192,51 +194,40 @@ def _blend(now: float, at: float, tau_s: float) -> float:
     return 1.0 - math.exp(-max(0.0, now - at) / tau_s)
 
 
-def _extra(mem: Memory, key: str) -> Optional[float]:
-    for k, v in mem.extra:
-        if k == key:
-            return float(v)
-    return None
-
-
-def _with_extra(mem: Memory, **values: Optional[float]) -> Memory:
-    kept = tuple((k, v) for k, v in mem.extra if k not in values)
-    new = tuple((k, v) for k, v in sorted(values.items()) if v is not None)
-    return evolve(mem, extra=kept + new)
-
-
 def _track_trend(mem: Memory, raw: float, now: float, s: CoreSettings) -> Memory:
     """A slow symmetric average of the car's surplus (``trend_s``): the weather's level."""
-    trend, at = _extra(mem, "trend_w"), _extra(mem, "trend_at")
+    trend, at = mem.trend_w, mem.trend_at
     if trend is None or at is None or s.trend_s <= 0:
-        return _with_extra(mem, trend_w=raw, trend_at=now)
+        return evolve(mem, trend_w=raw, trend_at=now)
     k = _blend(now, at, s.trend_s)
-    return _with_extra(mem, trend_w=trend + (raw - trend) * k, trend_at=now)
+    return evolve(mem, trend_w=trend + (raw - trend) * k, trend_at=now)
 
 
-def track_weather(mem: Memory, sky_w: float, now: float, s: CoreSettings) -> Memory:
+def track_weather(mem: Memory, pv_minus_house_w: float, now: float, s: CoreSettings) -> Memory:
     """How much the site's own surplus (PV − house, whoever gets it) strays from its slow average
     (mean absolute deviation over ``trend_s``): the weather's variability.
 
     It is measured before the battery's share is decided on purpose: when the battery reaches
     its priority SOC the car's surplus jumps from nothing to kilowatts, and that step is not a
     cloud (measured on the car's surplus it stretched the first start of the day by minutes)."""
-    level, at, dev = _extra(mem, "sky_w"), _extra(mem, "sky_at"), _extra(mem, "dev_w")
+    level, at, dev = mem.pv_minus_house_w, mem.pv_minus_house_at, mem.pv_minus_house_dev_w
     if level is None or at is None or s.trend_s <= 0:
-        return _with_extra(mem, sky_w=sky_w, sky_at=now, dev_w=0.0)
+        return evolve(
+            mem, pv_minus_house_w=pv_minus_house_w, pv_minus_house_at=now, pv_minus_house_dev_w=0.0
+        )
     k = _blend(now, at, s.trend_s)
-    level += (sky_w - level) * k
-    dev = (dev or 0.0) + (abs(sky_w - level) - (dev or 0.0)) * k
-    return _with_extra(mem, sky_w=level, sky_at=now, dev_w=dev)
+    level += (pv_minus_house_w - level) * k
+    dev = (dev or 0.0) + (abs(pv_minus_house_w - level) - (dev or 0.0)) * k
+    return evolve(mem, pv_minus_house_w=level, pv_minus_house_at=now, pv_minus_house_dev_w=dev)
 
 
 def trend_w(mem: Memory) -> float:
-    value = _extra(mem, "trend_w")
+    value = mem.trend_w
     return value if value is not None else (mem.filtered_surplus_w or 0.0)
 
 
 def variability_w(mem: Memory) -> float:
-    return _extra(mem, "dev_w") or 0.0
+    return mem.pv_minus_house_dev_w or 0.0
 
 
 def _reset_timers(mem: Memory) -> Memory:
@@ -248,7 +239,7 @@ def _reset_timers(mem: Memory) -> Memory:
         phase_candidate_since=None,
         filtered_surplus_w=None,
         filtered_at=None,
-        extra=tuple((k, v) for k, v in mem.extra if k not in WEATHER_KEYS),
+        **WEATHER_FORGOTTEN,
     )
 
 
@@ -468,10 +459,10 @@ def _deficit(mem: Memory, now: float, short_w: float) -> Tuple[Memory, float]:
     one for the same import, and each stop saved is a start saved."""
     if mem.deficit_since is None:
         mem = evolve(mem, deficit_since=now, surplus_since=None)
-        return _with_extra(mem, deficit_ws=0.0, deficit_at=now), 0.0
-    used, at = _extra(mem, "deficit_ws") or 0.0, _extra(mem, "deficit_at")
+        return evolve(mem, dip_grid_ws=0.0, dip_grid_at=now), 0.0
+    used, at = mem.dip_grid_ws or 0.0, mem.dip_grid_at
     used += short_w * max(0.0, now - (at if at is not None else now))
-    return _with_extra(mem, deficit_ws=used, deficit_at=now), used
+    return evolve(mem, dip_grid_ws=used, dip_grid_at=now), used
 
 
 def _topup_w(
@@ -495,12 +486,12 @@ def _topup_w(
     soc = snap.site.battery_soc
     keeping = past_pv_peak(mem) and fills is not True
     if s.full_battery_soc is None or soc is None or keeping:
-        return 0.0, _with_extra(mem, topup=None)
+        return 0.0, evolve(mem, topup=False)
     if fills is False:
-        return 0.0, _with_extra(mem, topup=None)
-    was_on = _extra(mem, "topup") is not None
+        return 0.0, evolve(mem, topup=False)
+    was_on = mem.topup
     on = soc >= s.full_battery_soc or (was_on and soc >= s.full_battery_soc - TOPUP_HYSTERESIS)
-    return (s.full_battery_topup_w if on else 0.0), _with_extra(mem, topup=1.0 if on else None)
+    return (s.full_battery_topup_w if on else 0.0), evolve(mem, topup=on)
 
 
 def _switch(snap: Snapshot, mem: Memory, s: CoreSettings, target: int) -> Step:

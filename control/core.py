@@ -18,8 +18,7 @@ import math
 from typing import Optional, Tuple
 
 from control import auto, phases, scheduled
-from control.model import Decision, Memory, Mode, Snapshot, Status, evolve
-from control.phases import Step
+from control.model import Decision, Memory, Mode, Snapshot, Status, Step, evolve
 from control.settings import CoreSettings
 from control.status import Mode3Info, charger_facts
 

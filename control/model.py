@@ -115,7 +115,6 @@ class Memory:
     last_phase_switch: Optional[float] = None
     switch_stage: Optional[str] = None  # None, "pausing", "switching", "settling"
     switch_stage_since: Optional[float] = None
-    extra: Tuple[Tuple[str, Any], ...] = ()  # room for mode-specific state, kept hashable
     # Added for the core (all defaulted, so older persisted Memory still loads):
     filtered_at: Optional[float] = None  # when filtered_surplus_w was last updated
     switch_target: Optional[int] = None  # phase count a running switch sequence goes to
@@ -123,9 +122,34 @@ class Memory:
     mode: Optional[int] = None  # mode of the previous decision (a mode change resets timers)
     plan_key: Optional[str] = None  # "<kWh>@<HH:MM>" of the running deadline plan
     plan_anchor_wh: Optional[float] = None  # charger energy register when the plan began
+    # AUTO's slow averages and latches (control/auto.py); all None/False until first seen
+    pv_slow_w: Optional[float] = None  # PV power, slow mean: the day's curve
+    pv_at: Optional[float] = None  # when pv_slow_w was last updated
+    pv_peak_w: Optional[float] = None  # the highest pv_slow_w today: past it, the sun declines
+    trend_w: Optional[float] = None  # surplus, slow mean (phase switching, start decisions)
+    trend_at: Optional[float] = None
+    pv_minus_house_w: Optional[float] = None  # what the sky gives beyond the house, slow mean
+    pv_minus_house_at: Optional[float] = None
+    pv_minus_house_dev_w: Optional[float] = None  # its mean deviation: how fast clouds pass
+    dip_grid_ws: Optional[float] = None  # grid energy (W·s) the car drew in the current dip
+    dip_grid_at: Optional[float] = None
+    topup: bool = False  # the full battery's top-up is on (hysteresis)
     plan_deadline: Optional[float] = None  # unix seconds the plan must be done by
     plan_power_w: Optional[float] = None  # charging power the car really takes (learned)
     car_single_phase: bool = False  # this car drew on one phase while offered three
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one mode (or the switch sequence) proposes; core.decide applies the limits."""
+
+    amps: float
+    phases: Optional[int]
+    status: Status
+    reason: str
+    mem: Memory
+    plan: Tuple[PriceSlot, ...] = ()
+    details: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

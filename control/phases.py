@@ -8,28 +8,14 @@ always sequenced. The stages live in ``Memory.switch_stage``/``switch_stage_sinc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
-from control.model import Memory, PriceSlot, Snapshot, Status, evolve
+from control.model import Memory, Snapshot, Status, Step, evolve
 from control.settings import CoreSettings
 
 PAUSING = "pausing"
 SWITCHING = "switching"
 SETTLING = "settling"
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one mode (or the switch sequence) proposes; core.decide applies the limits."""
-
-    amps: float
-    phases: Optional[int]
-    status: Status
-    reason: str
-    mem: Memory
-    plan: Tuple[PriceSlot, ...] = ()
-    details: Dict[str, Any] = field(default_factory=dict)
 
 
 def switch_status(target: int) -> Status:

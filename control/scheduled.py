@@ -12,81 +12,35 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import replace
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import pytz
+from control.local_time import day_bit, deadline_at, hhmm, local
+from control.model import ForecastSlot, Memory, PriceSlot, Snapshot, Status, Step
+from control.settings import CoreSettings, Window, parse_windows
 
-from control.model import ForecastSlot, Memory, PriceSlot, Snapshot, Status
-from control.phases import Step
-from control.settings import CoreSettings, Window
+__all__ = ["deadline_at", "local", "parse_windows"]  # where they lived before: kept importable
 
 PIECE_S = 900  # plan in quarter hours (Tibber QUARTER_HOURLY, EPEX 15-min products)
 LEVELS_CHEAP = ("CHEAP", "VERY_CHEAP")
 
 
 # ---- windows --------------------------------------------------------------------------------
-def _minutes(hhmm: str) -> int:
-    h, m = hhmm.split(":")
-    return int(h) * 60 + int(m)
-
-
-def _flag(value: Any) -> bool:
-    return bool(value) if value is not None else True
-
-
-def parse_windows(items: Iterable[Dict[str, Any]]) -> Tuple[Window, ...]:
-    """Both item forms: legacy ``enabled/days_mask/start/end`` and ``active/days/start_time/end_time``
-    (``days``: 0=Mon … 6=Sun). Disabled items and items without times are dropped."""
-    out: List[Window] = []
-    for item in items:
-        if not _flag(item.get("enabled", item.get("active"))):
-            continue
-        if not _flag(item.get("active", True)):
-            continue
-        start = item.get("start_time", item.get("start"))
-        end = item.get("end_time", item.get("end"))
-        if not start or not end:
-            continue
-        if item.get("days") is not None:
-            mask = sum(1 << ((int(d) + 1) % 7) for d in set(item["days"]))
-        else:
-            mask = int(item.get("days_mask", 127))
-        cur = item.get("current")
-        out.append(
-            Window(mask, _minutes(start), _minutes(end), None if cur is None else float(cur))
-        )
-    return tuple(out)
-
-
-def _day_bit(day: dt.date) -> int:
-    """Sun=1, Mon=2, … Sat=64 (``weekday()`` is Mon=0 … Sun=6)."""
-    return 1 << ((day.weekday() + 1) % 7)
-
-
-def local(now: float, tz_name: str) -> dt.datetime:
-    return dt.datetime.fromtimestamp(now, pytz.timezone(tz_name))
-
-
 def active_window(windows: Sequence[Window], now: float, tz_name: str) -> Optional[Window]:
     t = local(now, tz_name)
     minute, today = t.hour * 60 + t.minute, t.date()
     yesterday = today - dt.timedelta(days=1)
     for w in windows:
         if w.start_min == w.end_min:
-            hit = bool(w.days_mask & _day_bit(today))
+            hit = bool(w.days_mask & day_bit(today))
         elif w.start_min < w.end_min:
-            hit = bool(w.days_mask & _day_bit(today)) and w.start_min <= minute < w.end_min
+            hit = bool(w.days_mask & day_bit(today)) and w.start_min <= minute < w.end_min
         else:  # overnight: belongs to the day it starts on
-            hit = (bool(w.days_mask & _day_bit(today)) and minute >= w.start_min) or (
-                bool(w.days_mask & _day_bit(yesterday)) and minute < w.end_min
+            hit = (bool(w.days_mask & day_bit(today)) and minute >= w.start_min) or (
+                bool(w.days_mask & day_bit(yesterday)) and minute < w.end_min
             )
         if hit:
             return w
     return None
-
-
-def _hhmm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 # ---- prices ---------------------------------------------------------------------------------
@@ -145,26 +99,6 @@ def _why_cheap(slot: PriceSlot, slots: Sequence[PriceSlot], now: float, s: CoreS
 
 
 # ---- deadline -------------------------------------------------------------------------------
-def deadline_at(now: float, hhmm: str, tz_name: str) -> float:
-    """The next local HH:MM after ``now`` (a time skipped by DST moves to just after the gap)."""
-    tz = pytz.timezone(tz_name)
-    today = local(now, tz_name).date()
-    minute = _minutes(hhmm)
-    for add in (0, 1, 2):
-        day = today + dt.timedelta(days=add)
-        naive = dt.datetime(day.year, day.month, day.day) + dt.timedelta(minutes=minute)
-        try:
-            aware = tz.localize(naive, is_dst=None)
-        except pytz.exceptions.AmbiguousTimeError:
-            aware = tz.localize(naive, is_dst=True)  # the first of the two
-        except pytz.exceptions.NonExistentTimeError:
-            aware = tz.normalize(tz.localize(naive, is_dst=False))
-        ts = aware.timestamp()
-        if ts > now:
-            return ts
-    raise ValueError(f"no deadline found for {hhmm}")  # unreachable for a valid HH:MM
-
-
 def pieces(slots: Sequence[PriceSlot], start: float, end: float) -> List[PriceSlot]:
     """Quarter-hour pieces of the priced time in [start, end), aligned on each slot's start."""
     out: List[PriceSlot] = []
@@ -250,7 +184,7 @@ def _windows(snap: Snapshot, mem: Memory, s: CoreSettings, max_a: float, prefix:
         why = prefix + "outside the time windows" + _next_window(s, snap.now)
         return Step(0.0, None, Status.WAIT_START, why, mem)
     amps = max_a if w.current_a is None else min(w.current_a, max_a)
-    why = f"{prefix}in time window {_hhmm(w.start_min)}–{_hhmm(w.end_min)}"
+    why = f"{prefix}in time window {hhmm(w.start_min)}–{hhmm(w.end_min)}"
     return Step(amps, None, Status.CHARGING, why, mem)
 
 

@@ -7,11 +7,12 @@ default is the schema's (schemas/config.schema.json), the one place a config def
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from common.config_fields import config_field as _config
 from common.config_fields import optional_float as _optional_float
 from common.config_fields import read_fields
+from control.local_time import minutes
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,33 @@ class CoreSettings:
     def from_config(cls, cfg: Dict[str, Any]) -> CoreSettings:
         """From a config returned by ``common.config.load_config``/``validate_config``; a key
         it lacks takes the schema's default."""
-        from control.scheduled import parse_windows  # scheduled imports this module
 
         values = read_fields(cls, cfg)
         items = cfg.get("schedule", {}).get("items") or []  # no items: no windows
         return cls(windows=parse_windows(items), **values)
+
+
+def _flag(value: Any) -> bool:
+    return bool(value) if value is not None else True
+
+
+def parse_windows(items: Iterable[Dict[str, Any]]) -> Tuple[Window, ...]:
+    """Both item forms: legacy ``enabled/days_mask/start/end`` and ``active/days/start_time/end_time``
+    (``days``: 0=Mon … 6=Sun). Disabled items and items without times are dropped."""
+    out: List[Window] = []
+    for item in items:
+        if not _flag(item.get("enabled", item.get("active"))):
+            continue
+        if not _flag(item.get("active", True)):
+            continue
+        start = item.get("start_time", item.get("start"))
+        end = item.get("end_time", item.get("end"))
+        if not start or not end:
+            continue
+        if item.get("days") is not None:
+            mask = sum(1 << ((int(d) + 1) % 7) for d in set(item["days"]))
+        else:
+            mask = int(item.get("days_mask", 127))
+        cur = item.get("current")
+        out.append(Window(mask, minutes(start), minutes(end), None if cur is None else float(cur)))
+    return tuple(out)

@@ -130,7 +130,7 @@ PACKAGES = ("common", "bridge", "dbus_shim", "ui", "control")
 NOT_SCANNED: Set[str] = set()
 # (file, key): a .get with a second argument that is no config default
 NOT_DEFAULTS: Set[Tuple[str, str]] = {
-    ("control/scheduled.py", "enabled"),  # a schedule item's legacy flag, falls back to "active"
+    ("control/settings.py", "enabled"),  # a schedule item's legacy flag, falls back to "active"
     ("ui/auth.py", "host"),  # host_allowed: a web section without a host has no bound name
 }
 

@@ -315,14 +315,14 @@ def test_a_full_battery_tops_up_a_charging_car() -> None:
         assert dec.amps == pytest.approx(want, abs=0.1)
     # hysteresis: once on, it stays on down to 93 %; from below it starts only at 95 %
     si = site(grid_w=13.0 * 230.0 - 3000.0, soc=94.0)
-    on_mem = replace(mem, extra=(("topup", 1.0),))
+    on_mem = replace(mem, topup=True)
     dec, after = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), on_mem, s)
-    assert dec.amps == pytest.approx(21.7, abs=0.1) and ("topup", 1.0) in after.extra
+    assert dec.amps == pytest.approx(21.7, abs=0.1) and after.topup
     dec, after = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), mem, s)
-    assert dec.amps == pytest.approx(13.0, abs=0.1) and ("topup", 1.0) not in after.extra
+    assert dec.amps == pytest.approx(13.0, abs=0.1) and not after.topup
     # with afternoon_battery_soc set, past the day's PV peak the battery keeps its charge
     keep = replace(s, afternoon_battery_soc=95.0)
-    peaked = replace(mem, extra=(("pv_at", T0), ("pv_peak_w", 6000.0), ("pv_slow_w", 3000.0)))
+    peaked = replace(mem, pv_at=T0, pv_peak_w=6000.0, pv_slow_w=3000.0)
     si = site(grid_w=13.0 * 230.0 - 3000.0, soc=99.0, pv_power_w=3000.0)
     dec, _ = decide(replace(snap(mode=Mode.AUTO, ch=ch, si=si), now=T0), peaked, keep)
     assert dec.amps == pytest.approx(13.0, abs=0.1)

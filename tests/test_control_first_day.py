@@ -36,7 +36,7 @@ class FirstDay(LearningCore):
     def __call__(self, now: float, r: SiteReading, ev: EvModel) -> Command:
         out = super().__call__(now, r, ev)
         self.fills.append(self.last_details.get("battery_fills"))
-        self.topup_on.append(any(k == "topup" for k, _ in self.mem.extra))
+        self.topup_on.append(self.mem.topup)
         return out
 
 

@@ -104,7 +104,7 @@ def test_invalid_session_is_ignored(store: Store) -> None:
 
 
 def test_memory_round_trip_and_expiry(store: Store) -> None:
-    mem = Memory(last_amps=10.0, phases=1, charging_since=50.0, extra=(("k", (1, 2)),))
+    mem = Memory(last_amps=10.0, phases=1, charging_since=50.0, trend_w=1500.0, topup=True)
     store.save_memory(mem, now=100.0)
     assert store.load_memory(now=150.0, max_age_s=300) == mem
     assert store.load_memory(now=1000.0, max_age_s=300) is None  # old timers mean nothing
