@@ -2,7 +2,7 @@
 
 Each controller is called once per simulated second with the GX's reading of that second and the
 car, and returns (amps, phases or None). The reference rules are written as their authors
-describe them (reference/peers.md), not tuned:
+describe them (the seed's README, evcc's loadpoint documentation), not tuned:
 
 * ``SeedRule`` — rhernaus/victron-alfen-charger: surplus = PV − (consumption − EV), no grid meter,
   no battery, start at once when it covers 6 A on the car's phases, once started hold 6 A through

@@ -1,14 +1,14 @@
 """The pure decision: ``decide(snap, mem, settings) -> (Decision, Memory)``.
 
 No I/O, no clock, no logging: time comes in as ``snap.now`` and every timer is a timestamp in
-``Memory`` (style.md §2–3). Order of a decision:
+``Memory`` ("since when"). Order of a decision:
 
 1. charger offline / fault / no vehicle / StartStop off → 0 A with the matching status;
 2. the mode proposes (MANUAL: the user's current; AUTO: control/auto.py; SCHEDULED:
    control/scheduled.py); a running phase-switch sequence takes precedence in every mode;
 3. limits: station max, user max, ``controls.max_set_current`` and the main fuse — in every mode
    the grid current of each phase the car uses must stay under ``victron.fuse_limit_a`` (EMS
-   mode switches off Alfen's own load balancing, design §5);
+   mode switches off Alfen's own load balancing);
 4. the status is refined from what the charger does (starting, charging, stopping, charged).
 """
 

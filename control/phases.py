@@ -1,7 +1,7 @@
 """The 1↔3 phase switch as its own small state machine: pause → switch → settle → resume.
 
 Alfen ignores a 1215 write while the car draws current and some cars drop out when the phase
-count changes under load (reference/alfen-modbus.md §5; evcc #10303, #32815), so a switch is
+count changes under load (evcc #10303, #32815), so a switch is
 always sequenced. The stages live in ``Memory.switch_stage``/``switch_stage_since``; the target in
 ``Memory.switch_target``. While a sequence runs the GX shows status 22 or 23.
 """
