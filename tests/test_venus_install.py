@@ -21,7 +21,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -288,50 +288,53 @@ def _load_wheel_cache() -> ModuleType:
 wheel_cache = _load_wheel_cache()
 
 
-def _python_minor(python: str) -> Optional[Tuple[int, int, str]]:
-    """(major, minor, real executable) of a python on PATH, None when it does not run."""
+class Python(NamedTuple):
+    minor: int  # of Python 3
+    executable: str
+    has_yaml: bool  # a venv made with --system-site-packages would borrow its PyYAML
+
+
+def _python(python: str) -> Optional[Python]:
+    """What a python binary is, None when it does not run or cannot make venvs."""
+    probe = (
+        "import sys, venv, ensurepip, importlib.util as u;"
+        "print(sys.version_info[1], u.find_spec('yaml') is not None, sys.executable)"
+    )
     try:
-        out = subprocess.run(
-            [
-                python,
-                "-c",
-                "import sys, venv, ensurepip; print(*sys.version_info[:2], sys.executable)",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     parts = out.stdout.split()
-    return (
-        (int(parts[0]), int(parts[1]), parts[2])
-        if out.returncode == 0 and len(parts) == 3
-        else None
-    )
-
-
-def _other_python() -> Optional[str]:
-    """A Python 3.9+ of another minor version than the system's: the next newer one first."""
-    system = _python_minor(SYSTEM_PYTHON)
-    if system is None:
+    if out.returncode != 0 or len(parts) != 3:
         return None
+    return Python(int(parts[0]), parts[2], parts[1] == "True")
+
+
+def _pythons() -> List[Python]:
+    """One Python 3.9+ per minor version: the system's, python3.X on PATH, pyenv's."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    found: List[Tuple[int, str]] = []
+    found: Dict[int, Python] = {}
+    system = _python(SYSTEM_PYTHON)
+    if system:
+        found[system.minor] = system
     for minor in range(9, 16):
-        if minor == system[1]:
-            continue
         candidates = [shutil.which(f"python3.{minor}") or ""]
         candidates += [str(p) for p in sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}"))]
         for candidate in filter(None, candidates):
-            info = _python_minor(candidate)
-            if info and info[1] == minor:
-                found.append((minor, info[2]))
-                break
-    newer = [f for f in found if f[0] > system[1]]
-    older = sorted((f for f in found if f[0] < system[1]), reverse=True)
-    ordered = newer + older
-    return ordered[0][1] if ordered else None
+            info = _python(candidate) if minor not in found else None
+            if info and info.minor == minor:
+                found[minor] = info
+    return [found[m] for m in sorted(found)]
+
+
+def _update_pair() -> Optional[Tuple[Python, Python]]:
+    """(installed with, updated to): the oldest Python, then the next newer one without a PyYAML
+    of its own. From 3.9 that crosses the project's pymodbus split at Python 3.10."""
+    pythons = _pythons()
+    if not pythons:
+        return None
+    newer = [p for p in pythons[1:] if not p.has_yaml]
+    return (pythons[0], newer[0]) if newer else None
 
 
 def _pypi_reachable() -> bool:
@@ -374,15 +377,16 @@ def _path_without_compiler(folder: Path) -> str:
 def test_boot_rebuilds_binary_packages_from_source_on_a_new_python(
     root: Path, tmp_path: Path
 ) -> None:
-    other = _other_python()
-    other_info = _python_minor(other) if other else None
-    if other is None or other_info is None:
+    pair = _update_pair()
+    if pair is None:
         pytest.skip(
-            "needs a second Python 3.9+ of another minor version (python3.X on PATH or in pyenv)"
+            "needs two Pythons 3.9+ of different minor versions, the newer without PyYAML of"
+            " its own (python3.X on PATH or in pyenv)"
         )
     if not _pypi_reachable():
         pytest.skip("PyPI is not reachable: install.sh fills the wheel cache from the internet")
-    run(INSTALL, root, env={"PYTHON": SYSTEM_PYTHON})
+    old, new = pair
+    run(INSTALL, root, env={"PYTHON": old.executable})
     app = root / APP
     wheels = app / "wheels"
     binary = {name for name, _ in wheel_cache.binary_wheels(wheels)}
@@ -395,7 +399,7 @@ def test_boot_rebuilds_binary_packages_from_source_on_a_new_python(
     # the firmware update: another Python, no network, no compiler, nothing from pip's config
     boot_env: Dict[str, Optional[str]] = {k: None for k in os.environ if k.startswith("PIP_")}
     boot_env.update(
-        PYTHON=other,
+        PYTHON=new.executable,
         PATH=_path_without_compiler(tmp_path / "bin"),
         PIP_CONFIG_FILE=os.devnull,
         PIP_NO_INDEX="1",
@@ -404,16 +408,19 @@ def test_boot_rebuilds_binary_packages_from_source_on_a_new_python(
     out = run(BOOT, root, env=boot_env)
     assert "rebuilding the venv offline" in out and "venv rebuilt for Python" in out, out
     probe = (
-        "import flask, markupsafe, yaml, importlib.util as u, sys;"
+        "import flask, markupsafe, pymodbus, yaml, importlib.util as u, sys;"
         "print(sys.version_info[1], yaml.__file__, yaml.__with_libyaml__,"
-        " u.find_spec('markupsafe._speedups') is None, u.find_spec('yaml._yaml') is None)"
+        " u.find_spec('markupsafe._speedups') is None, u.find_spec('yaml._yaml') is None,"
+        " pymodbus.__version__)"
     )
     res = subprocess.run(
         [str(app / "venv" / "bin" / "python"), "-c", probe], capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr
-    minor, yaml_file, with_libyaml, no_speedups, no_yaml_ext = res.stdout.split()
-    assert int(minor) == other_info[1]
+    minor, yaml_file, with_libyaml, no_speedups, no_yaml_ext, pymodbus = res.stdout.split()
+    assert int(minor) == new.minor != old.minor
+    if old.minor < 10 <= new.minor:  # pyproject.toml: pymodbus 3.8 before 3.10, >=3.10 from it on
+        assert tuple(map(int, pymodbus.split(".")[:2])) >= (3, 10), pymodbus
     assert yaml_file.startswith(str(app / "venv"))  # built into the venv, not borrowed
     assert (with_libyaml, no_speedups, no_yaml_ext) == ("False", "True", "True")  # pure Python
 
@@ -488,3 +495,25 @@ def test_wheel_cache_check_names_what_a_new_python_would_miss(tmp_path: Path) ->
     )
     assert out.returncode == 1 and "broken-1.0.tar.gz: not a readable source package" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_wheel_cache_finds_what_only_other_pythons_require(tmp_path: Path) -> None:
+    info = "alfen_victron-0.1.0.dist-info"
+    with zipfile.ZipFile(tmp_path / "alfen_victron-0.1.0-py3-none-any.whl", "w") as whl:
+        whl.writestr(
+            f"{info}/METADATA",
+            "Metadata-Version: 2.1\nName: alfen-victron\nVersion: 0.1.0\n"
+            'Requires-Dist: pymodbus<3.17,>=3.10; python_version >= "3.10"\n'
+            'Requires-Dist: pymodbus<3.9,>=3.8.6; python_version < "3.10"\n'
+            "Requires-Dist: paho-mqtt<3,>=2.0\n"
+            'Requires-Dist: hypothesis>=6; extra == "dev" and python_version >= "3.9"\n',
+        )
+        # a copy it vendors does not count: only the wheel's own METADATA
+        whl.writestr(
+            "alfen_victron/_vendor/x.dist-info/METADATA",
+            "Requires-Dist: zipp; python_version < '3'\n",
+        )
+    assert wheel_cache.python_specific_requires(tmp_path) == [
+        "pymodbus<3.17,>=3.10",
+        "pymodbus<3.9,>=3.8.6",
+    ]

@@ -6,8 +6,9 @@ Python when their C extension cannot be built, so their source packages, kept ne
 with their build requirements as pure-Python wheels, rebuild the venv offline on any Python.
 
 Run by install.sh with the venv's Python (standard library and pip only):
-  wheel_cache.py add-sources DIR   download the sdist of every binary wheel in DIR, and the
-                                   build requirements of every sdist as pure-Python wheels
+  wheel_cache.py add-sources DIR   download the sdist of every binary wheel in DIR, the build
+                                   requirements of every sdist as pure-Python wheels, and what
+                                   the wheels require on other Python versions only
   wheel_cache.py check DIR         exit 1, naming what is missing, if DIR cannot rebuild offline
 """
 
@@ -24,6 +25,11 @@ from typing import List, Optional, Tuple
 # What pip assumes for an sdist without a [build-system] table (PEP 517/518).
 LEGACY_BUILD_REQUIRES = ["setuptools>=40.8.0", "wheel"]
 SDIST_SUFFIXES = (".tar.gz", ".zip")
+# pip download of wheels that fit any Python 3 on any machine (Cython has a py3-none-any one)
+PURE_WHEELS = (
+    "download", "--only-binary", ":all:", "--platform", "any", "--implementation", "py",
+    "--abi", "none",
+)  # fmt: skip
 
 
 def normalize(name: str) -> str:
@@ -116,6 +122,35 @@ def build_requires(sdist: Path) -> List[str]:
     return [r.split(";", 1)[0].strip() for r in requires if r.split(";", 1)[0].strip()]
 
 
+def _wheel_requires(path: Path) -> List[str]:
+    """Requires-Dist lines of a wheel's own METADATA (not of a copy it vendors)."""
+    with zipfile.ZipFile(path) as whl:
+        names = [n for n in whl.namelist() if n.count("/") == 1]
+        meta = next((n for n in names if n.endswith(".dist-info/METADATA")), None)
+        text = whl.read(meta).decode("utf-8") if meta else ""
+    prefix = "Requires-Dist:"
+    return [line[len(prefix) :].strip() for line in text.splitlines() if line.startswith(prefix)]
+
+
+def python_specific_requires(folder: Path) -> List[str]:
+    """What the cached wheels require only on some Python versions, markers dropped.
+
+    alfen-victron wants pymodbus 3.8 before Python 3.10 and pymodbus>=3.10 from it on: a cache
+    filled on 3.9 must hold both, or a firmware update to 3.10+ cannot rebuild offline.
+    """
+    out = set()
+    for path in sorted(folder.glob("*.whl")):
+        try:
+            requires = _wheel_requires(path)
+        except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path.name}: not a readable wheel ({exc})") from exc
+        for requirement in requires:
+            spec, _, marker = requirement.partition(";")
+            if "python_" in marker and "version" in marker and "extra" not in marker:
+                out.add(spec.strip())
+    return sorted(out)
+
+
 def _requirement_name(requirement: str) -> str:
     match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
     return normalize(match.group(1)) if match else requirement
@@ -154,14 +189,29 @@ def add_sources(folder: Path) -> None:
         # only these from source: ":all:" would build their build requirements (Cython) too
         names = ",".join(n for n, _ in binary_wheels(folder))
         pip("download", "--no-binary", names, "--no-deps", "--dest", str(folder), *wanted)
+    other_pythons = python_specific_requires(folder)
+    if other_pythons:
+        print("wheel_cache.py: adding what other Python versions need: " + ", ".join(other_pythons))
+        for requirement in other_pythons:  # one by one: one failure leaves the others in
+            try:
+                pip(
+                    *PURE_WHEELS,
+                    "--ignore-requires-python",
+                    "--no-deps",
+                    "--dest",
+                    str(folder),
+                    requirement,
+                )
+            except subprocess.CalledProcessError:  # the cache still serves this Python
+                print(
+                    f"wheel_cache.py: WARNING: no pure-Python wheel for {requirement}",
+                    file=sys.stderr,
+                )
     requires = sorted({r for sdist in sdists(folder) for r in build_requires(sdist)})
     if requires:
         print("wheel_cache.py: adding their build requirements " + ", ".join(requires))
-        # pure-Python wheels only (Cython has a py3-none-any one): the next Python needs them too
-        pip(
-            "download", "--only-binary", ":all:", "--platform", "any", "--implementation", "py",
-            "--abi", "none", "--dest", str(folder), *requires,
-        )  # fmt: skip
+        # the next Python needs them too
+        pip(*PURE_WHEELS, "--dest", str(folder), *requires)
 
 
 def main(argv: List[str]) -> int:
