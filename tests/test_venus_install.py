@@ -1,20 +1,27 @@
 """venus/install.sh, boot.sh and uninstall.sh against a temporary root (no real /service).
 
 Most cases skip pip (--no-pip). The wheel-cache case installs for real, offline, from a cache
-holding one hand-made wheel, and boot.sh then rebuilds the venv from that cache.
+holding one hand-made wheel, and boot.sh then rebuilds the venv from that cache. The firmware
+update case installs from the internet and rebuilds the venv offline on another Python minor
+version with no compiler on PATH (skipped without PyPI or a second Python).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import io
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from types import ModuleType
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -37,14 +44,18 @@ def _sh() -> str:
     return (shutil.which("busybox") and "busybox-sh") or "sh"
 
 
-def run(script: Path, root: Path, *args: str, env: Optional[Dict[str, str]] = None) -> str:
+def run(
+    script: Path, root: Path, *args: str, env: Optional[Mapping[str, Optional[str]]] = None
+) -> str:
+    """Run a venus/ script under root; env adds variables to ours, None removes one."""
     cmd = ["busybox", "sh"] if shutil.which("busybox") else ["sh"]  # Venus's shell is busybox
+    merged = {**os.environ, **(env or {})}
     out = subprocess.run(
         [*cmd, str(script), "--root", str(root), *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **(env or {})},
+        env={k: v for k, v in merged.items() if v is not None},
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
@@ -263,3 +274,246 @@ def test_boot_without_a_wheel_cache_keeps_the_venv_and_says_why(root: Path) -> N
     assert "version = 3.7.1" in (app / "venv" / "pyvenv.cfg").read_text()
     assert os.readlink(root / "service" / "alfen-bridge") == f"/{APP}/service/alfen-bridge"
     assert "ERROR: no wheel cache" in (app / "boot.log").read_text()
+
+
+# ---- a firmware update to another Python minor version ------------------------------------
+def _load_wheel_cache() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("wheel_cache", ROOT / "venus" / "wheel_cache.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+wheel_cache = _load_wheel_cache()
+
+
+class Python(NamedTuple):
+    minor: int  # of Python 3
+    executable: str
+    has_yaml: bool  # a venv made with --system-site-packages would borrow its PyYAML
+
+
+def _python(python: str) -> Optional[Python]:
+    """What a python binary is, None when it does not run or cannot make venvs."""
+    probe = (
+        "import sys, venv, ensurepip, importlib.util as u;"
+        "print(sys.version_info[1], u.find_spec('yaml') is not None, sys.executable)"
+    )
+    try:
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    parts = out.stdout.split()
+    if out.returncode != 0 or len(parts) != 3:
+        return None
+    return Python(int(parts[0]), parts[2], parts[1] == "True")
+
+
+def _pythons() -> List[Python]:
+    """One Python 3.9+ per minor version: the system's, python3.X on PATH, pyenv's."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found: Dict[int, Python] = {}
+    system = _python(SYSTEM_PYTHON)
+    if system:
+        found[system.minor] = system
+    for minor in range(9, 16):
+        candidates = [shutil.which(f"python3.{minor}") or ""]
+        candidates += [str(p) for p in sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}"))]
+        for candidate in filter(None, candidates):
+            info = _python(candidate) if minor not in found else None
+            if info and info.minor == minor:
+                found[minor] = info
+    return [found[m] for m in sorted(found)]
+
+
+def _update_pair() -> Optional[Tuple[Python, Python]]:
+    """(installed with, updated to): the oldest Python, then the next newer one without a PyYAML
+    of its own. From 3.9 that crosses the project's pymodbus split at Python 3.10."""
+    pythons = _pythons()
+    if not pythons:
+        return None
+    newer = [p for p in pythons[1:] if not p.has_yaml]
+    return (pythons[0], newer[0]) if newer else None
+
+
+def _pypi_reachable() -> bool:
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True  # pip goes through the proxy; let it try
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def _path_without_compiler(folder: Path) -> str:
+    """A PATH holding only the tools boot.sh uses: no gcc, cc or ld, as on a GX."""
+    folder.mkdir()
+    tools = [
+        "busybox",
+        "sh",
+        "date",
+        "sed",
+        "mv",
+        "rm",
+        "ls",
+        "wc",
+        "tail",
+        "ln",
+        "mkdir",
+        "basename",
+        "head",
+    ]
+    for tool in tools:
+        found = shutil.which(tool)
+        if found:
+            (folder / tool).symlink_to(found)
+    for compiler in ("gcc", "cc", "x86_64-linux-gnu-gcc", "ld"):
+        assert shutil.which(compiler, path=str(folder)) is None
+    return str(folder)
+
+
+def test_boot_rebuilds_binary_packages_from_source_on_a_new_python(
+    root: Path, tmp_path: Path
+) -> None:
+    pair = _update_pair()
+    if pair is None:
+        pytest.skip(
+            "needs two Pythons 3.9+ of different minor versions, the newer without PyYAML of"
+            " its own (python3.X on PATH or in pyenv)"
+        )
+    if not _pypi_reachable():
+        pytest.skip("PyPI is not reachable: install.sh fills the wheel cache from the internet")
+    old, new = pair
+    run(INSTALL, root, env={"PYTHON": old.executable})
+    app = root / APP
+    wheels = app / "wheels"
+    binary = {name for name, _ in wheel_cache.binary_wheels(wheels)}
+    assert {"pyyaml", "markupsafe"} <= binary  # built for the install's Python only
+    assert wheel_cache.missing(wheels) == []  # every one has its sdist and build requirements
+    assert {"pyyaml", "markupsafe"} <= {
+        wheel_cache.sdist_name(p)[0] for p in wheel_cache.sdists(wheels)
+    }
+
+    # the firmware update: another Python, no network, no compiler, nothing from pip's config
+    boot_env: Dict[str, Optional[str]] = {k: None for k in os.environ if k.startswith("PIP_")}
+    boot_env.update(
+        PYTHON=new.executable,
+        PATH=_path_without_compiler(tmp_path / "bin"),
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_NO_INDEX="1",
+        PIP_CACHE_DIR=str(tmp_path / "pip-cache"),  # no wheel built earlier on this machine
+    )
+    out = run(BOOT, root, env=boot_env)
+    assert "rebuilding the venv offline" in out and "venv rebuilt for Python" in out, out
+    probe = (
+        "import flask, markupsafe, pymodbus, yaml, importlib.util as u, sys;"
+        "print(sys.version_info[1], yaml.__file__, yaml.__with_libyaml__,"
+        " u.find_spec('markupsafe._speedups') is None, u.find_spec('yaml._yaml') is None,"
+        " pymodbus.__version__)"
+    )
+    res = subprocess.run(
+        [str(app / "venv" / "bin" / "python"), "-c", probe], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    minor, yaml_file, with_libyaml, no_speedups, no_yaml_ext, pymodbus = res.stdout.split()
+    assert int(minor) == new.minor != old.minor
+    if old.minor < 10 <= new.minor:  # pyproject.toml: pymodbus 3.8 before 3.10, >=3.10 from it on
+        assert tuple(map(int, pymodbus.split(".")[:2])) >= (3, 10), pymodbus
+    assert yaml_file.startswith(str(app / "venv"))  # built into the venv, not borrowed
+    assert (with_libyaml, no_speedups, no_yaml_ext) == ("False", "True", "True")  # pure Python
+
+
+def _sdist(folder: Path, name: str, pyproject: Optional[str]) -> Path:
+    """A source package holding only a pyproject.toml (or nothing, like an old setup.py one)."""
+    path = folder / f"{name}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        data = (pyproject or "").encode()
+        info = tarfile.TarInfo(
+            f"{name}/{'pyproject.toml' if pyproject is not None else 'PKG-INFO'}"
+        )
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+PYYAML_BUILD_SYSTEM = """[project]
+requires = ["not-this"]
+
+[build-system]
+requires = [
+    "setuptools",  # a comment
+    'Cython; python_version < "3.13"',
+    "Cython>=3.0; python_version >= '3.13'"
+]
+build-backend = "_pyyaml_pep517"
+"""
+
+
+def test_wheel_cache_reads_build_requirements_for_any_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sdist = _sdist(tmp_path, "pyyaml-6.0.4", PYYAML_BUILD_SYSTEM)
+    want = ["setuptools", "Cython", "Cython>=3.0"]  # markers dropped: the next Python needs them
+    assert wheel_cache.build_requires(sdist) == want
+    # Pythons before 3.11 have no tomllib: the fallback reads the same list
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    assert wheel_cache.build_requires(sdist) == want
+    legacy = _sdist(tmp_path, "oldpkg-1.0", None)
+    assert wheel_cache.build_requires(legacy) == wheel_cache.LEGACY_BUILD_REQUIRES
+
+
+def test_wheel_cache_check_names_what_a_new_python_would_miss(tmp_path: Path) -> None:
+    for name in (
+        "PyYAML-6.0.4-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "markupsafe-3.0.4-cp311-cp311-linux_armv7l.whl",
+        "flask-3.1.3-py3-none-any.whl",
+        "setuptools-84.2.1-py3-none-any.whl",
+    ):
+        (tmp_path / name).write_bytes(b"")
+    _sdist(tmp_path, "pyyaml-6.0.4", PYYAML_BUILD_SYSTEM)
+    assert wheel_cache.missing(tmp_path) == [
+        "markupsafe 3.0.4: a binary wheel without its source package",
+        "pyyaml-6.0.4.tar.gz: no pure-Python wheel for its build requirement Cython",
+        "pyyaml-6.0.4.tar.gz: no pure-Python wheel for its build requirement Cython>=3.0",
+    ]
+    (tmp_path / "cython-3.3.1-py3-none-any.whl").write_bytes(b"")
+    _sdist(tmp_path, "MarkupSafe-3.0.4", '[build-system]\nrequires = ["setuptools>=77"]\n')
+    assert wheel_cache.missing(tmp_path) == []
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "venus" / "wheel_cache.py"), "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "broken-1.0.tar.gz").write_bytes(b"not a tarball")  # said, not a traceback
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "venus" / "wheel_cache.py"), "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and "broken-1.0.tar.gz: not a readable source package" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_wheel_cache_finds_what_only_other_pythons_require(tmp_path: Path) -> None:
+    info = "alfen_victron-0.1.0.dist-info"
+    with zipfile.ZipFile(tmp_path / "alfen_victron-0.1.0-py3-none-any.whl", "w") as whl:
+        whl.writestr(
+            f"{info}/METADATA",
+            "Metadata-Version: 2.1\nName: alfen-victron\nVersion: 0.1.0\n"
+            'Requires-Dist: pymodbus<3.17,>=3.10; python_version >= "3.10"\n'
+            'Requires-Dist: pymodbus<3.9,>=3.8.6; python_version < "3.10"\n'
+            "Requires-Dist: paho-mqtt<3,>=2.0\n"
+            'Requires-Dist: hypothesis>=6; extra == "dev" and python_version >= "3.9"\n',
+        )
+        # a copy it vendors does not count: only the wheel's own METADATA
+        whl.writestr(
+            "alfen_victron/_vendor/x.dist-info/METADATA",
+            "Requires-Dist: zipp; python_version < '3'\n",
+        )
+    assert wheel_cache.python_specific_requires(tmp_path) == [
+        "pymodbus<3.17,>=3.10",
+        "pymodbus<3.9,>=3.8.6",
+    ]

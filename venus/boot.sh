@@ -4,8 +4,10 @@
 # 1. A firmware update may bring another Python: the venv in /data then points at an interpreter
 #    whose version has none of our packages (or that is gone). If the venv's Python version
 #    (pyvenv.cfg) differs from the system's, or the venv's python no longer runs, the venv is
-#    rebuilt offline from the wheel cache install.sh keeps in /data/alfen-victron/wheels. If
-#    that fails, the old venv is put back and the log says to run install.sh again.
+#    rebuilt offline from the wheel cache install.sh keeps in /data/alfen-victron/wheels. A
+#    package whose binary wheel was built for the old Python (PyYAML, MarkupSafe) is built from
+#    its source package in the cache: a GX has no compiler, so it becomes its pure-Python
+#    fallback. If that fails, the old venv is put back and the log says to run install.sh again.
 # 2. Link the services into /service (a firmware update, and on newer Venus every boot, empties it).
 #
 # Everything it did goes to /data/alfen-victron/boot.log (and to stdout).
@@ -62,8 +64,10 @@ rebuild_venv() {   # $1: why
     fi
     rm -rf "$VENV.old"
     [ -d "$VENV" ] && mv "$VENV" "$VENV.old"
+    # PYYAML_FORCE_LIBYAML=0: PyYAML's build skips its C extension up front instead of first
+    # translating it with (pure-Python, slow) Cython only to find no compiler and libyaml.
     if "$PYTHON" -m venv --system-site-packages "$VENV" >> "$LOG" 2>&1 \
-        && "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-index \
+        && PYYAML_FORCE_LIBYAML=0 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-index \
             --find-links "$WHEELS" alfen-victron >> "$LOG" 2>&1; then
         rm -rf "$VENV.old"
         log "venv rebuilt for Python $(system_version)"

@@ -6,14 +6,15 @@
 # daemontools services (bridge, control, D-Bus shim, web UI), each with a multilog log/run,
 # are linked into /service, which a firmware update wipes: a line in /data/rc.local links them
 # again at every boot (boot.sh, which first rebuilds the venv offline if a firmware update
-# changed Python). Every wheel the venv needs is kept in /data/alfen-victron/wheels for that.
+# changed Python). Every wheel the venv needs, and the sources of those built for one Python
+# version, are kept in /data/alfen-victron/wheels for that.
 # Running this script again gives the same result.
 #
 # Usage: install.sh [--root DIR] [--no-pip] [--wheels-from DIR]
 #   --root DIR         install under DIR instead of / (tests); also ROOT=DIR in the environment
 #   --no-pip           do not install Python packages (tests; or when they are already in the venv)
-#   --wheels-from DIR  take the wheels from DIR instead of the internet (a GX without internet:
-#                      wheels for the GX's Python version and architecture, copied over)
+#   --wheels-from DIR  take the wheels (and source packages) from DIR instead of the internet (a
+#                      GX without internet: another GX's wheels/ folder, copied over)
 set -eu
 
 ROOT="${ROOT:-}"
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
         --no-pip) NO_PIP=1; shift ;;
         --wheels-from) WHEELS_FROM="$2"; shift 2 ;;
         --wheels-from=*) WHEELS_FROM="${1#--wheels-from=}"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -59,18 +60,29 @@ venv_version() {   # "3.11" from the venv's pyvenv.cfg
     sed -n 's/^version\(_info\)\{0,1\} *= *\([0-9]*\.[0-9]*\).*/\2/p' "$DEST/venv/pyvenv.cfg" 2>/dev/null | head -n 1
 }
 
-# The wheel cache boot.sh rebuilds the venv from, filled before anything is installed from it.
+# The cache boot.sh rebuilds the venv from, filled before anything is installed from it. Next to
+# the wheels it keeps the source package of every binary wheel (PyYAML, MarkupSafe: built for one
+# Python version) and their build requirements as pure-Python wheels: after a firmware update to
+# another Python they build from source offline, pure Python without a compiler.
 fill_wheels() {
     wheels="$DEST/wheels"
     rm -rf "$wheels.new"
     mkdir -p "$wheels.new"
     if [ -n "$WHEELS_FROM" ]; then
-        say "taking the wheels from $WHEELS_FROM"
+        say "taking the wheels and source packages from $WHEELS_FROM"
         cp "$WHEELS_FROM"/*.whl "$wheels.new/"
+        for sdist in "$WHEELS_FROM"/*.tar.gz "$WHEELS_FROM"/*.zip; do
+            if [ -e "$sdist" ]; then cp "$sdist" "$wheels.new/"; fi
+        done
     else
-        say "downloading the wheels into $APP/wheels (pure Python only; a GX cannot build wheels)"
+        say "downloading the wheels and source packages into $APP/wheels"
         "$DEST/venv/bin/python" -m pip wheel -q --disable-pip-version-check \
             --wheel-dir "$wheels.new" "$DEST"
+        "$DEST/venv/bin/python" "$DEST/venus/wheel_cache.py" add-sources "$wheels.new"
+    fi
+    if ! "$DEST/venv/bin/python" "$DEST/venus/wheel_cache.py" check "$wheels.new"; then
+        say "WARNING: after a firmware update to another Python, boot.sh cannot rebuild the venv" \
+            "offline from this cache (see above); run install.sh with internet then"
     fi
     rm -rf "$wheels"
     mv "$wheels.new" "$wheels"
