@@ -302,16 +302,18 @@ def test_a_set_command_is_applied_or_rejected_with_its_reason_and_a_burst_answer
     assert [cmds.answer_now(T0 + i / 10) for i in range(7)] == [True] + [False] * 4 + [True, False]
 
 
-def test_control_reads_time_only_through_the_injected_clock() -> None:
-    """A direct time.time()/monotonic()/sleep() in control/ would make its timing untestable
-    with a ManualClock (the runner, the store and every collaborator take ``now`` or a Clock)."""
+def test_the_processes_read_time_only_through_the_injected_clock() -> None:
+    """A direct time.time()/monotonic()/sleep() in a process's package would make its timing
+    untestable with a ManualClock: the bridge, the controller, the shim and the UI all take a
+    common.clock.Clock (common/clock.py is where the real one reads the machine's clocks)."""
     import re
 
     pattern = re.compile(r"time\.(monotonic|time|sleep)\(")
-    root = Path(__file__).resolve().parent.parent / "control"
+    root = Path(__file__).resolve().parent.parent
     found = [
-        f"{path.name}:{n}"
-        for path in sorted(root.glob("*.py"))
+        f"{path.relative_to(root)}:{n}"
+        for package in ("bridge", "control", "dbus_shim", "ui")
+        for path in sorted((root / package).rglob("*.py"))
         for n, line in enumerate(path.read_text().splitlines(), 1)
         if pattern.search(line)
     ]
