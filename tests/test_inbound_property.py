@@ -215,8 +215,10 @@ def test_controller_takes_anything_and_commands_stay_in_range(
 
 # ---- the shim --------------------------------------------------------------------------------
 def shim_topics() -> List[str]:
-    t = Topics("alfen", "0")
-    return [t.availability, t.state, t.info, t.control_state, t.control_availability]
+    """What the shim subscribes to, asked of the shim itself."""
+    cfg = validate_config(base_config(Path("/nonexistent"), 1502, 1883))
+    shim = Shim(ShimConfig.from_config(cfg), lambda _t, _p: True, ShimStore(Path("/dev/null")))
+    return shim.subscriptions()
 
 
 @SETTINGS
