@@ -18,14 +18,13 @@ import yaml
 from common.config_checks import (
     MAX_DEPTH,
     cross_field_problems,
-    depth_exceeds,
     key_part,
     legacy_notes,
     map_legacy,
     value_problems,
 )
 from common.config_fields import CONFIG_SCHEMA, config_value
-from common.schema_check import short
+from common.schema_check import depth_exceeds, short
 from common.schemas import load_schema, schema_errors
 from common.topics import Topics
 
@@ -127,7 +126,7 @@ def validate_config(
         raise ConfigError(
             source, [f"(top level): {type(raw).__name__} is not a mapping of sections"]
         )
-    if depth_exceeds(raw):
+    if depth_exceeds(raw, MAX_DEPTH):
         raise ConfigError(source, [f"(top level): nested deeper than {MAX_DEPTH} levels"])
     cfg = copy.deepcopy(raw)
     env_problems = _apply_env(cfg, os.environ if env is None else env)
@@ -303,13 +302,31 @@ def reload_on_notice(
     ts = notice.get("ts") if isinstance(notice, dict) else None
     if not config_path or not isinstance(ts, (int, float)) or ts < started_at:
         return None
+    # The notice is a claim anyone on the broker can make: re-read (up to 1 MB, fully checked)
+    # only when the file really differs from the one this process read last.
+    signature = _signature(config_path)
+    if signature is not None and _RELOADED.get(config_path) == signature:
+        return None
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
         logging.getLogger(__name__).error("config changed but not applied: %s", exc)
         return None
+    _RELOADED[config_path] = signature
     logging.getLogger(__name__).info("config reloaded from %s", config_path)
     return cfg
+
+
+# config path -> (inode, size, mtime) of the file last reloaded, per process
+_RELOADED: Dict[str, Optional[Tuple[int, int, int]]] = {}
+
+
+def _signature(path: str) -> Optional[Tuple[int, int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def charger_id(cfg: Dict[str, Any]) -> str:

@@ -49,23 +49,6 @@ def key_part(name: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def depth_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists/dicts nest deeper than ``limit`` (iterative: no recursion to exhaust)."""
-    stack: List[Tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def is_host(text: str) -> bool:
     """An IPv4/IPv6 address or an RFC 1123 host name (labels of letters, digits and hyphens)."""
     try:

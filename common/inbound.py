@@ -20,31 +20,42 @@ import logging
 from typing import Callable, Dict, Union
 
 from common.mqtt_link import Message
+from common.schema_check import QUOTE_MAX_CHARS
 from common.topics import COMMAND_SCHEMAS, Topics
 
 log = logging.getLogger(__name__)
 
-# What an error payload or a log line quotes of untrusted text: enough to recognise it.
-QUOTE_CHARS = 200
+# What an error payload or a log line quotes of untrusted text: enough to recognise it (the
+# same length the config's and the schemas' messages quote).
+QUOTE_CHARS = QUOTE_MAX_CHARS
 # A topic's problems are logged at most once per this many seconds (a flood is one line).
 LOG_PERIOD_S = 60.0
 
 Publish = Callable[[str, Union[str, bytes], bool], bool]
 
 
-def quote(text: str, limit: int = QUOTE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was."""
-    if len(text) <= limit:
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes: a topic or payload from the broker
+    must not move the cursor or recolour the terminal of whoever reads the log."""
+    if text.isprintable():
         return text
-    return f"{text[:limit]}… ({len(text)} characters)"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was, control characters
+    escaped."""
+    if len(text) <= limit:
+        return printable(text)
+    return f"{printable(text[:limit])}… ({len(text)} characters)"
 
 
 def quote_bytes(payload: bytes, limit: int = QUOTE_CHARS) -> str:
     """A payload as text for an error or a log line; only the head is decoded."""
     head = payload[: limit * 4].decode("utf-8", "replace")
     if len(payload) <= limit * 4 and len(head) <= limit:
-        return head
-    return f"{head[:limit]}… ({len(payload)} bytes)"
+        return printable(head)
+    return f"{printable(head[:limit])}… ({len(payload)} bytes)"
 
 
 def error_body(topic: str, payload: bytes, reason: str, source: str, ts: float) -> str:
@@ -81,7 +92,7 @@ class LogLimiter:
 def is_command(topics: Topics, topic: str) -> bool:
     """A topic that asks for an action (``cmd/*``, ``control/set/*``): never valid retained."""
     suffix = topics.suffix_of(topic)
-    return suffix in COMMAND_SCHEMAS or suffix.startswith("control/set/")
+    return suffix in COMMAND_SCHEMAS or topics.is_set(topic)
 
 
 class Inbox:

@@ -299,3 +299,20 @@ def _one_of_errors(
 
 def is_valid(schema: Any, instance: Any) -> bool:
     return next(iter_errors(schema, instance), None) is None
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """True when lists/dicts nest deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: List[Tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any, Dict, Iterator, List, Tuple
 
-from common.schema_check import SchemaError, check_supported, iter_errors, short
+from common.schema_check import SchemaError, check_supported, depth_exceeds, iter_errors, short
 from schemas import SCHEMA_DIR
 
 
@@ -74,15 +74,8 @@ def _lenient_float(literal: str) -> float:
 
 def _check_depth(value: Any) -> None:
     """Refuse nesting deeper than MAX_DEPTH, without recursion (that is what it guards)."""
-    stack: List[Tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if not isinstance(node, (dict, list)):
-            continue
-        children = node.values() if isinstance(node, dict) else node
-        if depth > MAX_DEPTH:
-            raise PayloadError(f"nested deeper than {MAX_DEPTH} levels")
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    if depth_exceeds(value, MAX_DEPTH):
+        raise PayloadError(f"nested deeper than {MAX_DEPTH} levels")
 
 
 def parse_json(raw: bytes | str, max_bytes: int = MAX_JSON_BYTES, finite: bool = True) -> Any:
@@ -143,10 +136,14 @@ def validate(name: str, value: Any) -> Any:
     """Return ``value`` if it matches schema ``name``; else raise PayloadError with every reason."""
     _check_depth(value)  # the schema walk recurses
     _reject_non_finite(value)
+    _raise_problems(name, value)
+    return value
+
+
+def _raise_problems(name: str, value: Any) -> None:
     problems = errors_of(name, value)
     if problems:
         raise PayloadError("; ".join(f"{p}: {m}" if p else m for p, m in problems))
-    return value
 
 
 def _reject_non_finite(value: Any) -> None:
@@ -163,8 +160,11 @@ def _reject_non_finite(value: Any) -> None:
 
 
 def parse_and_validate(name: str, raw: bytes | str, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """Parse strict JSON and validate it against schema ``name``."""
-    return validate(name, parse_json(raw, max_bytes))
+    """Parse strict JSON and validate it against schema ``name`` (parse_json has already
+    refused deep nesting and non-finite numbers: no second walk for them)."""
+    value = parse_json(raw, max_bytes)
+    _raise_problems(name, value)
+    return value
 
 
 def parse_command(name: str, raw: bytes | str) -> Any:

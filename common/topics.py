@@ -21,6 +21,8 @@ COMMAND_SCHEMAS: Final[Dict[str, str]] = {
     "control/set/autostart": "set_autostart",
     "control/set/deadline": "set_deadline",
 }
+# The user's commands to the controller: ``{base}/control/set/<what>``.
+SET_PREFIX: Final = "control/set/"
 # Retained state topic suffix -> schema name.
 STATE_SCHEMAS: Final[Dict[str, str]] = {
     "state": "state",
@@ -97,6 +99,10 @@ class Topics:
     @property
     def error(self) -> str:
         return self.sub("error")
+
+    def is_set(self, topic: str) -> bool:
+        """A user command to the controller (``control/set/<what>``)."""
+        return self.suffix_of(topic).startswith(SET_PREFIX)
 
     def suffix_of(self, topic: str) -> str:
         """The part after ``{base}/`` (empty string if the topic is not ours)."""

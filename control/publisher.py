@@ -70,8 +70,7 @@ class StatePublisher:
         self, d: Decision, snap: Snapshot, mem: Memory, s: CoreSettings, now: float
     ) -> None:
         body = self.control_state(d, snap, mem, s, now)
-        same = self._published is not None and {**body, "ts": 0} == {**self._published, "ts": 0}
-        if not same or self.state_beat.due(now):
+        if not report.same_but_ts(self._published, body) or self.state_beat.due(now):
             if self.link.publish(self.topics.control_state, json.dumps(body), retain=True, qos=1):
                 self._published = body
                 self.state_beat.done(now)
@@ -128,7 +127,7 @@ class StatePublisher:
 
     def _publish_site(self, snap: Snapshot, now: float) -> None:
         site = report.site_report(snap.site, snap.charger, now)
-        if not report.same_site(self._site_sent, site) or self.site_beat.due(now):
+        if not report.same_but_ts(self._site_sent, site) or self.site_beat.due(now):
             if self.link.publish(self.topics.control_site, json.dumps(site), retain=True):
                 self._site_sent = site
                 self.site_beat.done(now)

@@ -47,7 +47,7 @@ def site_report(site: SiteView, charger: ChargerView, now: float) -> Dict[str, A
     }
 
 
-def same_site(a: Optional[Dict[str, Any]], b: Dict[str, Any]) -> bool:
+def same_but_ts(a: Optional[Dict[str, Any]], b: Dict[str, Any]) -> bool:
     """Equal but for the timestamp (then there is nothing new to publish)."""
     return a is not None and {**a, "ts": 0} == {**b, "ts": 0}
 

@@ -27,7 +27,7 @@ from control.inputs import ChargerInputs, stale_after_s
 from control.learners import Learners
 from control.link import Link
 from control.model import Decision, Memory, Prices, Snapshot, UserSettings
-from control.persister import PV_SAVE_S, Persister
+from control.persister import Persister
 from control.publisher import StatePublisher
 from control.session_book import Pricing, SessionBook
 from control.set_commands import SetCommands
@@ -36,8 +36,6 @@ from control.storage import StorageHealth
 from control.store import Store
 from control.tibber import TibberClient
 from control.venus import VenusInput
-
-__all__ = ["PV_SAVE_S", "STARTUP_GRACE_S", "Link", "Runner", "subscriptions"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +100,7 @@ class Runner:
             "control",
             topics,
             lambda topic, payload, retain: link.publish(topic, payload, retain=retain),
-            consumes=lambda topic: self.set_commands.is_set(topic),
+            consumes=topics.is_set,
         )
         self.set_commands = SetCommands(topics, self.inbox)
 
@@ -179,7 +177,7 @@ class Runner:
             self.inputs.on_state(msg.payload, now)
         elif msg.topic == t.availability:
             self.inputs.on_availability(msg.payload)
-        elif self.set_commands.is_set(msg.topic):
+        elif self.topics.is_set(msg.topic):
             self._on_set(msg, now)
         elif msg.topic == t.config_changed:
             cfg = reload_on_notice(msg.payload, self.config_path, self.started_at)

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import replace
 from typing import List, Optional, Sequence, Tuple
 
 from control.local_time import day_bit, deadline_at, hhmm, local
-from control.model import ForecastSlot, Memory, PriceSlot, Snapshot, Status, Step
-from control.settings import CoreSettings, Window, parse_windows
-
-__all__ = ["deadline_at", "local", "parse_windows"]  # where they lived before: kept importable
+from control.model import ForecastSlot, Memory, PriceSlot, Snapshot, Status, Step, evolve
+from control.settings import CoreSettings, Window
 
 PIECE_S = 900  # plan in quarter hours (Tibber QUARTER_HOURLY, EPEX 15-min products)
 LEVELS_CHEAP = ("CHEAP", "VERY_CHEAP")
@@ -226,14 +223,14 @@ def _deadline_plan(snap: Snapshot, mem: Memory, s: CoreSettings) -> Optional[Tup
         return None
     key = f"{kwh:g}@{hhmm}"
     if mem.plan_key != key or mem.plan_deadline is None:
-        mem = replace(
+        mem = evolve(
             mem,
             plan_key=key,
             plan_anchor_wh=snap.charger.energy_wh,
             plan_deadline=deadline_at(snap.now, hhmm, s.timezone),
         )
     if mem.plan_anchor_wh is None and snap.charger.energy_wh is not None:
-        mem = replace(mem, plan_anchor_wh=snap.charger.energy_wh)
+        mem = evolve(mem, plan_anchor_wh=snap.charger.energy_wh)
     return key, mem
 
 
@@ -289,4 +286,4 @@ def _learn_power(snap: Snapshot, mem: Memory, max_a: float) -> Memory:
     if not (snap.charger.charging and settled and p and p > 500 and mem.last_amps >= max_a):
         return mem
     old = mem.plan_power_w
-    return replace(mem, plan_power_w=p if old is None else old + 0.05 * (p - old))
+    return evolve(mem, plan_power_w=p if old is None else old + 0.05 * (p - old))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from common.inbound import Inbox
+from common.inbound import Inbox, quote_bytes
 from common.mqtt_link import Message
 from common.schemas import PayloadError, parse_command
-from common.topics import COMMAND_SCHEMAS, Topics
+from common.topics import COMMAND_SCHEMAS, SET_PREFIX, Topics
 from control.every import Every
 from control.model import UserSettings
 from control.settings_cmd import apply_setting
@@ -22,7 +22,6 @@ from control.settings_cmd import apply_setting
 log = logging.getLogger(__name__)
 
 ANSWER_GAP_S = 0.5
-PREFIX = "control/set/"
 
 
 class SetCommands:
@@ -31,25 +30,22 @@ class SetCommands:
         self.inbox = inbox
         self.answer = Every(ANSWER_GAP_S)
 
-    def is_set(self, topic: str) -> bool:
-        return self.topics.suffix_of(topic).startswith(PREFIX)
-
     def apply(
         self, msg: Message, user: UserSettings, ceiling_a: float, now: float
     ) -> Optional[UserSettings]:
         """The settings after ``msg`` (None: rejected, answered on the error topic)."""
         suffix = self.topics.suffix_of(msg.topic)
-        what = suffix[len(PREFIX) :]
+        what = suffix[len(SET_PREFIX) :]
         schema = COMMAND_SCHEMAS.get(suffix)
         try:
             if schema is None:
                 raise PayloadError(f"unknown setting {what!r}")
             changed = apply_setting(user, what, parse_command(schema, msg.payload), ceiling_a)
         except (PayloadError, ValueError, KeyError) as exc:
-            self.inbox.reject(Message(msg.topic, msg.payload, False), str(exc), now)
+            self.inbox.reject(msg, str(exc), now)
             return None
         if changed != user:
-            log.info("user setting %s: %s", what, msg.payload.decode("utf-8", "replace"))
+            log.info("user setting %s: %s", what, quote_bytes(msg.payload))
         return changed
 
     def answer_now(self, now: float) -> bool:

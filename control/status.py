@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Final, Optional
 
+from common.schema_check import short
 from control.model import ChargerView, Status
 
 
@@ -52,7 +53,8 @@ def mode3_info(raw: Optional[str]) -> Mode3Info:
     if row is not None:
         return Mode3Info(state, True, row[0], row[1], row[2], row[3], row[4])
     # Unknown spelling (firmware differ): keep it visible, assume nothing about the car.
-    label = f"unknown Mode 3 state {raw!r}" if state else "Mode 3 state not available"
+    # a real state is at most 10 characters; an untrusted one must not bloat control/state
+    label = f"unknown Mode 3 state {short(raw, 20)}" if state else "Mode 3 state not available"
     return Mode3Info(state, False, False, False, False, Status.CONNECTED, label)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from common.config_fields import config_field, read_fields, text
+from common.evcs import finite_number
 from common.schemas import PayloadError, parse_json
 from common.topics import (
     ESS_MIN_SOC_PATH,
@@ -73,8 +74,7 @@ def parse_value(payload: bytes) -> Tuple[bool, Optional[float]]:
     if value is None or isinstance(value, bool):
         return True, None
     if isinstance(value, (int, float)):
-        f = float(value)
-        return True, f if f == f and abs(f) != float("inf") else None
+        return True, finite_number(value)
     return False, None
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Dict, List, Optional
 
+from common.inbound import printable
+
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 30.0  # a child that ran this long starts again from the short back-off
@@ -80,7 +82,8 @@ class Supervisor:
 
     # ---- output ------------------------------------------------------------------------
     def say(self, name: str, line: str) -> None:
-        text = f"{time.strftime('%H:%M:%S')} {name:<{self._width}}| {line.rstrip()}"
+        # what children log and the demo prints may carry text from a shared broker
+        text = f"{time.strftime('%H:%M:%S')} {name:<{self._width}}| {printable(line.rstrip())}"
         with self._lock:
             print(text, file=self.out, flush=True)
             if self.log_fh is not None:

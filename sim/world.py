@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple
 import pytz
 
 from common.mqtt_link import Connected, Message, MqttLink, MqttSettings
+from common.schemas import PayloadError, parse_json
 from common.topics import ESS_MIN_SOC_PATH, venus_settings, venus_system
 from sim.charger import ChargerSim, add_charger_args, build_charger, serve_control
 from sim.clock import SimClock
@@ -237,11 +238,12 @@ class VenusPublisher:
         self.keepalives += 1
         self.alive_until = time.monotonic() + self.window_s
         options: List[Any] = []
-        try:
-            obj = json.loads(payload) if payload else {}
-            options = list(obj.get("keepalive-options", [])) if isinstance(obj, dict) else []
-        except ValueError:
-            pass
+        try:  # a shared broker (make demo --broker) carries anyone's payloads
+            obj = parse_json(payload, 4096) if payload else {}
+        except PayloadError:
+            obj = {}
+        given = obj.get("keepalive-options") if isinstance(obj, dict) else None
+        options = given if isinstance(given, list) else []
         if "suppress-republish" not in options:
             self._full_due = True
 

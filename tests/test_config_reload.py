@@ -55,3 +55,24 @@ def test_bridge_applies_a_new_lease_and_station_ceiling_live(
         probe.publish("alfen/7/config/changed", b"", retain=True)
         bridge.stop()
         sim.stop()
+
+
+def test_a_repeated_notice_for_an_unchanged_file_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config/changed is a claim anyone on the broker can publish, with any ts: the file (up
+    to 1 MB, fully checked) is read again only when it differs from the last one read."""
+    from common import config as config_module
+
+    path = tmp_path / "config.yaml"
+    path.write_text("modbus: {ip: 192.0.2.10}\n")
+    loads: list = []
+    real = config_module.load_config
+    monkeypatch.setattr(config_module, "load_config", lambda p: loads.append(p) or real(p))
+    for ts in (10.0, 11.0, 12.0, 1e12):
+        notice = json.dumps({"ts": ts}).encode()
+        config_module.reload_on_notice(notice, str(path), started_at=1.0)
+    assert len(loads) == 1
+    path.write_text("modbus: {ip: 192.0.2.11}\n")
+    cfg = config_module.reload_on_notice(b'{"ts": 13.0}', str(path), started_at=1.0)
+    assert cfg is not None and cfg["modbus"]["ip"] == "192.0.2.11" and len(loads) == 2

@@ -22,7 +22,8 @@ from common.mqtt_link import Connected, Message
 from common.schemas import validate
 from common.topics import Topics
 from control.model import Decision, ForecastSlot, Memory, SiteView, Snapshot, Status
-from control.runner import PV_SAVE_S, TICK_S, Runner
+from control.persister import PV_SAVE_S
+from control.runner import TICK_S, Runner
 from control.settings import CoreSettings
 from control.settings_cmd import defaults_from_config
 from control.store import Store

@@ -9,14 +9,10 @@ import pytest
 import pytz
 
 from control.core import CoreSettings, decide
+from control.local_time import deadline_at
 from control.model import Memory, Mode, Prices, PriceSlot, Status
-from control.scheduled import (
-    active_window,
-    deadline_at,
-    parse_windows,
-    percentile_limit,
-    plan_cheapest,
-)
+from control.scheduled import active_window, percentile_limit, plan_cheapest
+from control.settings import parse_windows
 from tests.test_control_core import charger, snap
 
 AMS = pytz.timezone("Europe/Amsterdam")

@@ -318,3 +318,26 @@ def test_every_process_installs_the_thread_guard(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_THREAD_DIED, proc.stdout + proc.stderr
     mains = ("bridge/main.py", "control/__main__.py", "dbus_shim/main.py", "ui/__main__.py")
     assert all("from common.cli import start" in (ROOT / m).read_text() for m in mains)
+
+
+def test_quoted_text_cannot_drive_the_terminal() -> None:
+    """A topic or payload from the broker reaches logs and error payloads: control characters
+    (an ANSI escape, a carriage return) are shown as escapes, never passed through."""
+    from common.inbound import quote
+
+    assert quote("a\x1b[2Jb\r") == "a\\x1b[2Jb\\r"
+    assert quote_bytes(b"\x1b]0;pwned\x07") == "\\x1b]0;pwned\\x07"
+    assert quote("plain text ok") == "plain text ok"
+
+
+def test_the_ui_keeps_only_what_has_the_schemas_shape() -> None:
+    """One retained message of the wrong shape on a topic the page renders ({"storage": 1} on
+    control/state, a null slot on control/prices) made the page's render throw on every event:
+    the cache keeps the last valid value instead."""
+    cache = StateCache(T)
+    good = {"ts": 1.0, "mode": 0, "storage": None}
+    assert cache.apply(T.control_state, json.dumps(good).encode())
+    assert not cache.apply(T.control_state, b'{"ts": 2.0, "storage": 1}')
+    assert not cache.apply(T.sub("control/prices"), b'{"slots": [null]}')
+    assert not cache.apply(T.error, b'{"topic": 5}')
+    assert cache.snapshot()["control"] == good

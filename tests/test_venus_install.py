@@ -517,3 +517,23 @@ def test_wheel_cache_finds_what_only_other_pythons_require(tmp_path: Path) -> No
         "pymodbus<3.17,>=3.10",
         "pymodbus<3.9,>=3.8.6",
     ]
+
+
+@pytest.mark.parametrize("state_dir", ["/data//", "/data/conf", "/data/alfen"])
+def test_purge_removes_only_our_files_whatever_state_dir_says(root: Path, state_dir: str) -> None:
+    """state_dir is the user's (and the settings page's) to write: "/data//" once made --purge
+    remove the whole of /data. Only the files the processes write go, and the folder only if
+    that leaves it empty."""
+    run(INSTALL, root, "--no-pip")
+    (root / APP / "config.yaml").write_text(f"state_dir: {state_dir}\n")
+    target = root / state_dir.strip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    ours = ("sessions.sqlite3", "settings.json", ".memory.json.x1.tmp", "dbus_shim_0.json")
+    for name in ours:
+        (target / name).write_text("ours")
+    foreign = target / "venus-settings.xml"
+    foreign.write_text("not ours")
+    (root / "data" / "other").mkdir(parents=True, exist_ok=True)
+    run(UNINSTALL, root, "--purge")
+    assert foreign.read_text() == "not ours" and (root / "data" / "other").is_dir()
+    assert not [name for name in ours if (target / name).exists()]

@@ -73,11 +73,15 @@ def _since_arg() -> Optional[float]:
     return since_ts if since_ts == since_ts else 0.0
 
 
+def _bad_since() -> Tuple[Response, int]:
+    return problem(400, f"since: {short(request.args.get('since'))} is not a number (unix seconds)")
+
+
 @api.get("/api/graph")
 def graph() -> Any:
     since_ts = _since_arg()
     if since_ts is None:
-        return problem(400, f"since: {request.args.get('since')!r} is not a number (unix seconds)")
+        return _bad_since()
     return jsonify(ctx().cache.graph(since_ts))
 
 
@@ -86,7 +90,7 @@ def power() -> Any:
     """The site's power flows, one mean per 30 s for the last hours (the power graph)."""
     since_ts = _since_arg()
     if since_ts is None:
-        return problem(400, f"since: {request.args.get('since')!r} is not a number (unix seconds)")
+        return _bad_since()
     return jsonify(ctx().cache.power(since_ts))
 
 
@@ -240,22 +244,12 @@ def patch_config() -> Any:
     return _write_config(config_io.plan_patch)
 
 
-def _config_body() -> Any:
-    """The body as JSON; any parse failure (bad UTF-8, syntax, depth, digits) is PayloadError."""
-    try:
-        return _body()
-    except PayloadError:
-        raise
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
-        raise PayloadError(f"payload is not usable JSON: {short(str(exc))}") from None
-
-
 def _write_config(plan: Callable[[Any, Dict[str, Any]], config_io.Change]) -> Any:
     denied = _guard_write()
     if denied:
         return denied
     try:
-        body = _config_body()
+        body = _body()
     except PayloadError as exc:
         return problem(400, str(exc))
     c = ctx()

@@ -41,12 +41,15 @@ def create_app(ctx: UiContext) -> Flask:
     app.register_blueprint(api)
     version = _asset_version()
     own = own_names()
+    # web.host takes effect at a restart: the name the server was started for stays ours even
+    # after a save changes it, else the page the user saved from would answer 421
+    bound = ctx.cfg.get("web", {}).get("host")
 
     @app.before_request
     def only_our_names() -> Any:
         """Before any handler (page, SSE, reads and writes): refuse names we do not serve."""
         header = request.environ.get("HTTP_HOST")
-        if host_allowed(header, ctx.cfg.get("web", {}), own):
+        if host_allowed(header, {**ctx.cfg.get("web", {}), "host": bound}, own):
             return None
         name = short(host_name(str(header)), 80)
         return (

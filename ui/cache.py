@@ -23,8 +23,8 @@ from common.clock import SYSTEM_CLOCK, Clock
 from common.evcs import finite_number
 from common.inbound import LogLimiter
 from common.mqtt_link import Connected, Disconnected, Event, Message
-from common.schemas import PayloadError, parse_json
-from common.topics import Topics
+from common.schemas import PayloadError, parse_json, schema_errors
+from common.topics import STATE_SCHEMAS, Topics
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,9 @@ class StateCache:
         value = _parse_object(payload)
         if value is None and payload:  # an empty retained payload clears; junk is ignored
             return False
+        schema = SHOWN_SCHEMAS.get(suffix)
+        if value is not None and schema is not None and not _valid(schema, value):
+            return False  # any LAN client can publish here: the page renders only valid shapes
         with self._lock:
             if slot == "_prices":
                 if value == self._prices:
@@ -302,6 +305,15 @@ def _sample_dict(p: Sample) -> Dict[str, Any]:
         "max_a": p.max_a,
         "power_w": p.power_w,
     }
+
+
+# What the page renders, checked against its schema: the retained state topics and the error.
+SHOWN_SCHEMAS = {**STATE_SCHEMAS, "error": "error"}
+
+
+def _valid(schema: str, value: Dict[str, Any]) -> bool:
+    """Every field present has the schema's shape (a missing one is shown as unknown)."""
+    return all(e.validator == "required" for e in schema_errors(schema, value))
 
 
 def _parse_object(payload: bytes) -> Optional[Dict[str, Any]]:

@@ -32,7 +32,8 @@ from common.config import (
     validate_config,
     with_defaults,
 )
-from common.config_checks import depth_exceeds, map_legacy
+from common.config_checks import MAX_DEPTH, map_legacy
+from common.schema_check import depth_exceeds
 from common.schemas import load_schema
 
 MASK = "********"
@@ -126,7 +127,7 @@ def check_body(body: Any) -> Dict[str, Any]:
     """The body as a mapping, or BadBody with the reason."""
     if not isinstance(body, dict):
         raise BadBody(f"expected a JSON object of config sections, not {type(body).__name__}")
-    if depth_exceeds(body):
+    if depth_exceeds(body, MAX_DEPTH):
         raise BadBody("the body is nested deeper than any config")
     return body
 

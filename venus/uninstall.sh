@@ -64,9 +64,28 @@ if [ -e "$rc" ]; then
     fi
 fi
 
+# --purge removes the files the processes write in state_dir, never the folder's other content:
+# state_dir comes from a file the settings page can write, and "/data//" or "/data/conf" must
+# not take the GX's own data with it. The folder goes only if that leaves it empty.
+OUR_STATE="settings.json session.json memory.json meter.json pv_history.json battery.json
+  sessions.sqlite3 sessions.sqlite3-journal sessions.sqlite3-wal sessions.sqlite3-shm
+  tibber_prices.json web_token dbus_shim_*.json *.corrupt-* .*.tmp"
+purge_state() {
+    dir="$ROOT$1"
+    [ -d "$dir" ] || return 0
+    for pattern in $OUR_STATE; do
+        # shellcheck disable=SC2086  # the pattern is meant to expand
+        for path in "$dir"/$pattern; do
+            if [ -f "$path" ]; then rm -f "$path"; fi
+        done
+    done
+    rmdir "$dir" 2>/dev/null || echo "uninstall.sh: kept $1: it holds files that are not ours"
+}
+
 if [ "$PURGE" = 1 ]; then
-    rm -rf "$DEST" "${ROOT}${STATE_DIR:?}"
-    echo "uninstall.sh: removed $APP, its services, your config and $STATE_DIR (--purge)"
+    rm -rf "$DEST"
+    purge_state "$STATE_DIR"
+    echo "uninstall.sh: removed $APP, its services, your config and the state in $STATE_DIR (--purge)"
     exit 0
 fi
 

@@ -9,6 +9,21 @@
     return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
   }
 
+  /** The canvas sized to its box at the device's pixel ratio and cleared: {ctx, w, h} in CSS
+   *  pixels, or null while it has no size (a hidden tab). */
+  function prepare(c) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth, h = c.clientHeight;
+    if (!w || !h) return null;
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+      c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
+    }
+    const ctx = c.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    return { ctx, w, h };
+  }
+
   /** Line chart of actual / allowed current and the station max over a time window. */
   class CurrentChart {
     constructor(canvas, windowS) {
@@ -34,15 +49,9 @@
       this.draw();
     }
     draw() {
-      const c = this.canvas, dpr = window.devicePixelRatio || 1;
-      const w = c.clientWidth, h = c.clientHeight;
-      if (!w || !h) return;
-      if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
-        c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
-      }
-      const ctx = c.getContext("2d");
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.clearRect(0, 0, w, h);
+      const area = prepare(this.canvas);
+      if (!area) return;
+      const { ctx, w, h } = area;
       const now = this.t.length ? Math.max(this.t[this.t.length - 1], Date.now() / 1000 - 2) : Date.now() / 1000;
       const t0 = now - this.windowS;
       let top = 16;
@@ -122,15 +131,9 @@
       this.draw();
     }
     draw() {
-      const c = this.canvas, dpr = window.devicePixelRatio || 1;
-      const w = c.clientWidth, h = c.clientHeight;
-      if (!w || !h) return;
-      if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
-        c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
-      }
-      const ctx = c.getContext("2d");
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.clearRect(0, 0, w, h);
+      const area = prepare(this.canvas);
+      if (!area) return;
+      const { ctx, w, h } = area;
       const live = this.live && this.live.t > this.lastT() ? this.live : null;
       const ts = live ? this.t.concat([live.t]) : this.t;
       const cols = {};
